@@ -1,0 +1,3 @@
+//! dgc binary
+#![forbid(unsafe_code)]
+fn main() {}
