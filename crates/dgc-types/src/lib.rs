@@ -2,10 +2,25 @@
 //! profiles, API shapes and error codes. Serde only — no I/O, no async runtime.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod capability;
+pub mod duration;
 pub mod egress;
+pub mod error;
+pub mod ids;
+pub mod key;
+pub mod memory;
+pub mod page;
 pub mod sandbox;
+pub mod size;
+pub mod validate;
 
 pub use capability::{Capability, CapabilityError, CapabilitySet};
+pub use duration::{DurationSpec, parse_duration};
 pub use egress::{EgressAllowlist, Host, HostError, HostPattern, normalize_host};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use ids::{AgentId, IdError, KeyId, MemoryId, TaskId};
+pub use page::Page;
 pub use sandbox::SandboxTier;
+pub use size::{ByteSize, parse_size};
+pub use validate::FieldError;
