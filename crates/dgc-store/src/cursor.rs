@@ -22,13 +22,18 @@ pub fn decode(tag: &str, n: usize, cursor: &str) -> Result<Vec<i64>, StoreError>
     if cursor.len() > 200 {
         return Err(StoreError::InvalidCursor);
     }
-    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
     let s = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
     let mut it = s.split(':');
     if it.next() != Some(tag) {
         return Err(StoreError::InvalidCursor);
     }
-    let parts: Vec<i64> = it.map(str::parse).collect::<Result<_, _>>().map_err(|_| StoreError::InvalidCursor)?;
+    let parts: Vec<i64> = it
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| StoreError::InvalidCursor)?;
     if parts.len() != n {
         return Err(StoreError::InvalidCursor);
     }

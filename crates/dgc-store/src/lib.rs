@@ -120,7 +120,8 @@ pub struct Health {
 
 /// A closure that edits an agent's spec inside the store's write transaction, so concurrent
 /// PATCHes never lose each other's changes.
-pub type AgentEdit = Box<dyn FnOnce(AgentSpec) -> std::result::Result<AgentSpec, FieldError> + Send>;
+pub type AgentEdit =
+    Box<dyn FnOnce(AgentSpec) -> std::result::Result<AgentSpec, FieldError> + Send>;
 
 /// The storage interface every backend implements and the conformance suite checks.
 #[async_trait]
@@ -142,15 +143,30 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>>;
     /// Is `id` equal to or minted (transitively) by `ancestor`?
     async fn key_descends_from(&self, id: &KeyId, ancestor: &KeyId) -> Result<bool>;
-    async fn list_keys(&self, filter: &KeyFilter, after: Option<&str>, limit: u32) -> Result<Listed<KeyInfo>>;
+    async fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listed<KeyInfo>>;
     /// Revokes the key and every key minted from it; returns the ids newly revoked.
     async fn revoke_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<Vec<KeyId>>;
 
     // --- agents ---
     async fn insert_agent(&self, agent: AgentRecord) -> Result<()>;
     async fn get_agent(&self, id: &AgentId) -> Result<Option<AgentRecord>>;
-    async fn list_agents(&self, filter: &AgentFilter, after: Option<&str>, limit: u32) -> Result<Listed<Agent>>;
-    async fn update_agent(&self, id: &AgentId, at: OffsetDateTime, edit: AgentEdit) -> Result<Agent>;
+    async fn list_agents(
+        &self,
+        filter: &AgentFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listed<Agent>>;
+    async fn update_agent(
+        &self,
+        id: &AgentId,
+        at: OffsetDateTime,
+        edit: AgentEdit,
+    ) -> Result<Agent>;
     /// Deletes the agent and all its memories. Returns how many memories went with it, or
     /// `NotFound`.
     async fn delete_agent(&self, id: &AgentId) -> Result<u64>;
@@ -159,6 +175,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_memory(&self, memory: NewMemory) -> Result<Memory>;
     /// Inserts many memories in one transaction (bulk import, benchmarks). Links are checked.
     async fn insert_memories(&self, memories: Vec<NewMemory>) -> Result<u64>;
+    /// `Err(NotFound)` when the agent does not exist; `Ok(None)` when the memory does not.
     async fn get_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<Option<MemoryDetail>>;
     /// Newest first.
     async fn list_memories(
@@ -177,11 +194,19 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Listed<Memory>>;
+    /// `Err(NotFound)` when the agent does not exist; `Ok(false)` when the memory does not.
     async fn delete_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<bool>;
     async fn count_memories(&self) -> Result<u64>;
+    async fn count_agents(&self) -> Result<u64>;
 
     /// Finishes pending writes and closes the database cleanly. Later calls fail with `Closed`.
     async fn close(&self);
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
 }
 
 /// Capability sets round-trip through storage as JSON arrays of strings.
@@ -194,5 +219,6 @@ pub(crate) fn ms(t: OffsetDateTime) -> i64 {
 }
 
 pub(crate) fn from_ms(v: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

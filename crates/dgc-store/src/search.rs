@@ -31,7 +31,11 @@ impl SearchTerms {
             if word.is_empty() {
                 continue;
             }
-            let w: String = word.chars().take(MAX_TERM_CHARS).collect::<String>().to_lowercase();
+            let w: String = word
+                .chars()
+                .take(MAX_TERM_CHARS)
+                .collect::<String>()
+                .to_lowercase();
             if !terms.contains(&w) {
                 terms.push(w);
             }
@@ -52,7 +56,11 @@ impl SearchTerms {
     /// FTS5 expression: each term a quoted string (terms hold only letters and digits, so no
     /// escaping can be needed), alternatives joined with OR.
     pub fn fts5_expr(&self) -> String {
-        self.0.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR ")
+        self.0
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
     }
 }
 
@@ -62,14 +70,39 @@ mod tests {
 
     #[test]
     fn hostile_input_becomes_words() {
-        assert_eq!(SearchTerms::parse("\"foo OR").unwrap().terms(), ["foo", "or"]);
-        assert_eq!(SearchTerms::parse("NEAR(a b)").unwrap().terms(), ["near", "a", "b"]);
-        assert_eq!(SearchTerms::parse("'; DROP TABLE x;--").unwrap().terms(), ["drop", "table", "x"]);
-        assert_eq!(SearchTerms::parse("Ünïcode ÜNÏCODE").unwrap().terms(), ["ünïcode"]);
+        assert_eq!(
+            SearchTerms::parse("\"foo OR").unwrap().terms(),
+            ["foo", "or"]
+        );
+        assert_eq!(
+            SearchTerms::parse("NEAR(a b)").unwrap().terms(),
+            ["near", "a", "b"]
+        );
+        assert_eq!(
+            SearchTerms::parse("'; DROP TABLE x;--").unwrap().terms(),
+            ["drop", "table", "x"]
+        );
+        assert_eq!(
+            SearchTerms::parse("Ünïcode ÜNÏCODE").unwrap().terms(),
+            ["ünïcode"]
+        );
         for none in ["*", "-", "\"", "   ", "", "()", "^^"] {
-            assert_eq!(SearchTerms::parse(none), Err(QueryError::NoTerms), "{none:?}");
+            assert_eq!(
+                SearchTerms::parse(none),
+                Err(QueryError::NoTerms),
+                "{none:?}"
+            );
         }
-        assert_eq!(SearchTerms::parse(&"a ".repeat(3000)), Err(QueryError::TooLong));
-        assert_eq!(SearchTerms::parse(&(0..100).map(|i| format!("w{i} ")).collect::<String>()).unwrap().terms().len(), MAX_TERMS);
+        assert_eq!(
+            SearchTerms::parse(&"a ".repeat(3000)),
+            Err(QueryError::TooLong)
+        );
+        assert_eq!(
+            SearchTerms::parse(&(0..100).map(|i| format!("w{i} ")).collect::<String>())
+                .unwrap()
+                .terms()
+                .len(),
+            MAX_TERMS
+        );
     }
 }

@@ -140,7 +140,11 @@ fn default_top_k() -> u32 {
 
 impl Default for MemorySettings {
     fn default() -> Self {
-        Self { sync: false, retrieve_top_k: default_top_k(), record_tasks: false }
+        Self {
+            sync: false,
+            retrieve_top_k: default_top_k(),
+            record_tasks: false,
+        }
     }
 }
 
@@ -182,45 +186,82 @@ impl AgentConfig {
         if let Some(p) = &self.system_prompt {
             check_text("config.system_prompt", p, 0, 64 * 1024)?;
         }
-        for (field, globs) in [("config.tools.allow", &self.tools.allow), ("config.tools.deny", &self.tools.deny)] {
+        for (field, globs) in [
+            ("config.tools.allow", &self.tools.allow),
+            ("config.tools.deny", &self.tools.deny),
+        ] {
             if globs.len() > MAX_TOOL_GLOBS {
-                return Err(FieldError::new(field, format!("at most {MAX_TOOL_GLOBS} entries")));
+                return Err(FieldError::new(
+                    field,
+                    format!("at most {MAX_TOOL_GLOBS} entries"),
+                ));
             }
             for (i, g) in globs.iter().enumerate() {
                 let f = format!("{field}[{i}]");
                 check_text(&f, g, 1, 200)?;
-                if !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*' | b'?')) {
-                    return Err(FieldError::new(f, "tool globs use letters, digits, `._-` and the wildcards `*` and `?`"));
+                if !g.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*' | b'?')
+                }) {
+                    return Err(FieldError::new(
+                        f,
+                        "tool globs use letters, digits, `._-` and the wildcards `*` and `?`",
+                    ));
                 }
                 globset::Glob::new(g).map_err(|e| FieldError::new(f, e.to_string()))?;
             }
         }
-        let gates_len = serde_json::to_string(&self.gates).map(|s| s.len()).unwrap_or(usize::MAX);
+        let gates_len = serde_json::to_string(&self.gates)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX);
         if gates_len > MAX_GATES_JSON_BYTES {
-            return Err(FieldError::new("config.gates", format!("at most {MAX_GATES_JSON_BYTES} bytes of JSON")));
+            return Err(FieldError::new(
+                "config.gates",
+                format!("at most {MAX_GATES_JSON_BYTES} bytes of JSON"),
+            ));
         }
         let s = &self.sandbox;
         if s.memory.0 < (16 << 20) || s.memory.0 > (64u64 << 30) {
-            return Err(FieldError::new("config.sandbox.memory", "must be between 16M and 64G"));
+            return Err(FieldError::new(
+                "config.sandbox.memory",
+                "must be between 16M and 64G",
+            ));
         }
         if s.pids == 0 || s.pids > 65_536 {
-            return Err(FieldError::new("config.sandbox.pids", "must be between 1 and 65536"));
+            return Err(FieldError::new(
+                "config.sandbox.pids",
+                "must be between 1 and 65536",
+            ));
         }
         if !(s.cpu.is_finite() && (0.01..=256.0).contains(&s.cpu)) {
-            return Err(FieldError::new("config.sandbox.cpu", "must be between 0.01 and 256 cores"));
+            return Err(FieldError::new(
+                "config.sandbox.cpu",
+                "must be between 0.01 and 256 cores",
+            ));
         }
         let t = s.timeout.as_duration();
         if t.is_zero() || t > std::time::Duration::from_secs(24 * 3600) {
-            return Err(FieldError::new("config.sandbox.timeout", "must be between 1s and 24h"));
+            return Err(FieldError::new(
+                "config.sandbox.timeout",
+                "must be between 1s and 24h",
+            ));
         }
         if s.output.0 == 0 || s.output.0 > (256 << 20) {
-            return Err(FieldError::new("config.sandbox.output", "must be between 1 byte and 256M"));
+            return Err(FieldError::new(
+                "config.sandbox.output",
+                "must be between 1 byte and 256M",
+            ));
         }
         if s.egress.len() > MAX_EGRESS_ENTRIES {
-            return Err(FieldError::new("config.sandbox.egress", format!("at most {MAX_EGRESS_ENTRIES} entries")));
+            return Err(FieldError::new(
+                "config.sandbox.egress",
+                format!("at most {MAX_EGRESS_ENTRIES} entries"),
+            ));
         }
         if self.memory.retrieve_top_k > 100 {
-            return Err(FieldError::new("config.memory.retrieve_top_k", "must be at most 100"));
+            return Err(FieldError::new(
+                "config.memory.retrieve_top_k",
+                "must be at most 100",
+            ));
         }
         if self.skills.len() > 64 {
             return Err(FieldError::new("config.skills", "at most 64 skills"));
@@ -266,7 +307,11 @@ impl AgentSpec {
     }
 }
 
-fn validate_agent_fields(name: &str, description: Option<&str>, config: &AgentConfig) -> Result<(), FieldError> {
+fn validate_agent_fields(
+    name: &str,
+    description: Option<&str>,
+    config: &AgentConfig,
+) -> Result<(), FieldError> {
     check_text("name", name, 1, 128)?;
     if let Some(d) = description {
         check_text("description", d, 0, 4096)?;
@@ -302,7 +347,11 @@ pub struct Agent {
 
 impl Agent {
     pub fn spec(&self) -> AgentSpec {
-        AgentSpec { name: self.name.clone(), description: self.description.clone(), config: self.config.clone() }
+        AgentSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -316,7 +365,12 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.config.sandbox.pids, 128);
         assert!(serde_json::from_str::<CreateAgent>(r#"{"name":"a","nme":1}"#).is_err());
-        assert!(serde_json::from_str::<CreateAgent>(r#"{"name":"a","config":{"sandbox":{"memry":"1G"}}}"#).is_err());
+        assert!(
+            serde_json::from_str::<CreateAgent>(
+                r#"{"name":"a","config":{"sandbox":{"memry":"1G"}}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -324,13 +378,18 @@ mod tests {
         let c: CreateAgent =
             serde_json::from_str(r#"{"name":"a","config":{"sandbox":{"cpu":0}}}"#).unwrap();
         assert_eq!(c.validate().unwrap_err().field, "config.sandbox.cpu");
-        let c: CreateAgent =
-            serde_json::from_str(r#"{"name":"a","config":{"tools":{"allow":["fs.*","bad glob"]}}}"#).unwrap();
+        let c: CreateAgent = serde_json::from_str(
+            r#"{"name":"a","config":{"tools":{"allow":["fs.*","bad glob"]}}}"#,
+        )
+        .unwrap();
         assert_eq!(c.validate().unwrap_err().field, "config.tools.allow[1]");
         let c: CreateAgent = serde_json::from_str(r#"{"name":""}"#).unwrap();
         assert_eq!(c.validate().unwrap_err().field, "name");
         assert!(
-            serde_json::from_str::<CreateAgent>(r#"{"name":"a","config":{"sandbox":{"egress":["*.com"]}}}"#).is_err()
+            serde_json::from_str::<CreateAgent>(
+                r#"{"name":"a","config":{"sandbox":{"egress":["*.com"]}}}"#
+            )
+            .is_err()
         );
     }
 }

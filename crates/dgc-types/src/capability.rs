@@ -53,7 +53,10 @@ impl Capability {
         }
         let malformed = || CapabilityError::Malformed(s.to_string());
         if s == "*" {
-            return Ok(Self { text: s.to_string(), wildcard_prefix: Some(0) });
+            return Ok(Self {
+                text: s.to_string(),
+                wildcard_prefix: Some(0),
+            });
         }
         let (name, param) = match s.split_once(':') {
             Some((n, p)) => (n, Some(p)),
@@ -71,7 +74,9 @@ impl Capability {
                 continue;
             }
             if seg.is_empty()
-                || !seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                || !seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
             {
                 return Err(malformed());
             }
@@ -80,12 +85,17 @@ impl Capability {
             if p == "*" {
                 wildcard = Some(s.len() - 1);
             } else if p.is_empty()
-                || !p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
             {
                 return Err(malformed());
             }
         }
-        Ok(Self { text: s.to_string(), wildcard_prefix: wildcard })
+        Ok(Self {
+            text: s.to_string(),
+            wildcard_prefix: wildcard,
+        })
     }
 
     /// The capability as written.
@@ -112,11 +122,13 @@ impl Capability {
     pub fn covers(&self, other: &Capability) -> bool {
         match self.wildcard_prefix {
             None => self.text == other.text,
-            Some(_) => other.stem().starts_with(self.stem()) && {
-                // `memory.*` must not cover `memory` itself: a covered literal needs at least
-                // one character after the prefix, and a covered pattern's prefix is at least as long.
-                other.is_wildcard() || other.text.len() > self.stem().len()
-            },
+            Some(_) => {
+                other.stem().starts_with(self.stem()) && {
+                    // `memory.*` must not cover `memory` itself: a covered literal needs at least
+                    // one character after the prefix, and a covered pattern's prefix is at least as long.
+                    other.is_wildcard() || other.text.len() > self.stem().len()
+                }
+            }
         }
     }
 }
@@ -166,13 +178,20 @@ impl CapabilitySet {
     /// Every capability, as held by the bootstrap admin key.
     pub fn all() -> Self {
         let mut s = BTreeSet::new();
-        s.insert(Capability { text: "*".into(), wildcard_prefix: Some(0) });
+        s.insert(Capability {
+            text: "*".into(),
+            wildcard_prefix: Some(0),
+        });
         Self(s)
     }
 
     /// Parses a comma-separated list (`fs.read, net.http`), as sent in `X-DGC-Capability`.
     pub fn parse_list(s: &str) -> Result<Self, CapabilityError> {
-        let items: Vec<&str> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect();
+        let items: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect();
         if items.is_empty() {
             return Err(CapabilityError::Empty);
         }
@@ -249,11 +268,36 @@ mod tests {
 
     #[test]
     fn parses_valid_and_rejects_malformed() {
-        for ok in ["*", "admin", "memory.read", "memory.*", "secrets.read:openai", "secrets.read:*", "mcp.time", "mcp.git-2"] {
+        for ok in [
+            "*",
+            "admin",
+            "memory.read",
+            "memory.*",
+            "secrets.read:openai",
+            "secrets.read:*",
+            "mcp.time",
+            "mcp.git-2",
+        ] {
             assert!(Capability::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Memory.read", "memory..read", "memory.*.read", "*.read", "memory.re*", "a:b:c", "memory.", ".x", "x:*:y", "a b", "fs.read\n"] {
-            assert!(Capability::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "Memory.read",
+            "memory..read",
+            "memory.*.read",
+            "*.read",
+            "memory.re*",
+            "a:b:c",
+            "memory.",
+            ".x",
+            "x:*:y",
+            "a b",
+            "fs.read\n",
+        ] {
+            assert!(
+                Capability::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

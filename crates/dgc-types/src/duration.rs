@@ -61,7 +61,9 @@ impl<'de> Deserialize<'de> for DurationSpec {
             serde::de::Error::custom("expected seconds (integer) or a duration string like \"24h\"")
         })? {
             Raw::Secs(n) => Ok(Self(Duration::from_secs(n))),
-            Raw::Text(t) => parse_duration(&t).map(Self).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse_duration(&t)
+                .map(Self)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -70,8 +72,16 @@ impl utoipa::PartialSchema for DurationSpec {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-            .item(ObjectBuilder::new().schema_type(Type::String).examples(["24h"]))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["24h"]),
+            )
             .description(Some("Seconds, or a string with units: 90s, 15m, 24h, 7d"))
             .into()
     }

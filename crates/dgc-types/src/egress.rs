@@ -50,7 +50,10 @@ pub fn normalize_host(raw: &str) -> Result<Host, HostError> {
     if s.is_empty() {
         return Err(HostError::Empty);
     }
-    let unbracketed = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    let unbracketed = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
     if let Ok(ip) = unbracketed.parse::<IpAddr>() {
         return Ok(Host::Ip(ip));
     }
@@ -62,13 +65,18 @@ pub fn normalize_host(raw: &str) -> Result<Host, HostError> {
     if ascii.is_empty()
         || ascii.len() > MAX_HOST_LEN
         || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
-        || !ascii.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        || !ascii
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         return Err(HostError::Invalid(truncate(raw)));
     }
     // Names made only of digits and dots are IPv4 in disguise (`127.1`, `0x7f.1` is caught above by
     // the charset); refuse them rather than let a resolver interpret them.
-    if ascii.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if ascii
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(HostError::Invalid(truncate(raw)));
     }
     Ok(Host::Name(ascii))
@@ -283,7 +291,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_patterns() {
-        for bad in ["", "*", "*.com", "a.*.com", "ex*ample.com", "example.com:0", "example.com:99999", "exa mple.com", "127.1", "1234"] {
+        for bad in [
+            "",
+            "*",
+            "*.com",
+            "a.*.com",
+            "ex*ample.com",
+            "example.com:0",
+            "example.com:99999",
+            "exa mple.com",
+            "127.1",
+            "1234",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
     }

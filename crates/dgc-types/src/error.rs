@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such object, or not visible to this key.
     NotFound,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
     /// The request conflicts with the current state (duplicate, wrong state).
     Conflict,
     /// The request body or a field in it exceeds a size limit.
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",

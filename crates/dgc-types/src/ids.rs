@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 /// Error for a string that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{value}` is not a valid {kind} id (expected `{prefix}` followed by 26 base32 characters)")]
+#[error(
+    "`{value}` is not a valid {kind} id (expected `{prefix}` followed by 26 base32 characters)"
+)]
 pub struct IdError {
     pub kind: &'static str,
     pub prefix: &'static str,
@@ -100,7 +102,7 @@ macro_rules! prefixed_id {
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .pattern(Some(concat!("^", $prefix, "[0-7][0-9a-hjkmnp-tv-z]{25}$")))
-                    .examples([concat!($prefix, "01jd8x7k3m9q2w5e6r7t8y9u0a")])
+                    .examples([concat!($prefix, "01jd8x7k3m9q2w5e6r7t8y9v0a")])
                     .into()
             }
         }
@@ -136,9 +138,18 @@ mod tests {
         assert_eq!(AgentId::parse(a.as_str()).unwrap(), a);
         assert!(MemoryId::parse(a.as_str()).is_err());
         assert!(AgentId::parse("ag_").is_err());
-        assert!(AgentId::parse("ag_01JD8X7K3M9Q2W5E6R7T8Y9U0A").is_err(), "uppercase is not canonical");
-        assert!(AgentId::parse("ag_81jd8x7k3m9q2w5e6r7t8y9u0a").is_err(), "overflowing first char");
-        assert!(AgentId::parse("ag_01jd8x7k3m9q2w5e6r7t8y9u0l").is_err(), "l is not Crockford");
+        assert!(
+            AgentId::parse("ag_01JD8X7K3M9Q2W5E6R7T8Y9U0A").is_err(),
+            "uppercase is not canonical"
+        );
+        assert!(
+            AgentId::parse("ag_81jd8x7k3m9q2w5e6r7t8y9v0a").is_err(),
+            "overflowing first char"
+        );
+        assert!(
+            AgentId::parse("ag_01jd8x7k3m9q2w5e6r7t8y9u0l").is_err(),
+            "l is not Crockford"
+        );
     }
 
     #[test]

@@ -34,7 +34,10 @@ pub struct CreateKey {
 impl CreateKey {
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.capabilities.is_empty() {
-            return Err(FieldError::new("capabilities", "must name at least one capability"));
+            return Err(FieldError::new(
+                "capabilities",
+                "must name at least one capability",
+            ));
         }
         if let Some(n) = &self.name {
             check_text("name", n, 0, 128)?;
@@ -46,7 +49,10 @@ impl CreateKey {
         }
         if let Some(a) = &self.agent_ids {
             if a.is_empty() {
-                return Err(FieldError::new("agent_ids", "must list at least one agent (omit it for all agents)"));
+                return Err(FieldError::new(
+                    "agent_ids",
+                    "must list at least one agent (omit it for all agents)",
+                ));
             }
             if a.len() > 256 {
                 return Err(FieldError::new("agent_ids", "at most 256 agents"));
@@ -73,10 +79,18 @@ pub struct KeyInfo {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
 }

@@ -24,3 +24,11 @@ pub use page::Page;
 pub use sandbox::SandboxTier;
 pub use size::{ByteSize, parse_size};
 pub use validate::FieldError;
+
+/// The current time at the millisecond precision every store keeps, so a value returned at
+/// creation equals the value read back later.
+pub fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t)
+}

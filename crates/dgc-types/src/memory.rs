@@ -76,10 +76,16 @@ impl CreateMemory {
             check_text(&format!("tags[{i}]"), t, 1, 64)?;
         }
         if self.links.len() > MAX_LINKS {
-            return Err(FieldError::new("links", format!("at most {MAX_LINKS} links")));
+            return Err(FieldError::new(
+                "links",
+                format!("at most {MAX_LINKS} links"),
+            ));
         }
         if self.kind == MemoryKind::Reflection && self.links.is_empty() {
-            return Err(FieldError::new("links", "a reflection must link the memories it is about"));
+            return Err(FieldError::new(
+                "links",
+                "a reflection must link the memories it is about",
+            ));
         }
         Ok(())
     }

@@ -56,9 +56,9 @@ impl<'de> Deserialize<'de> for ByteSize {
             N(u64),
             S(String),
         }
-        match Raw::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("expected bytes (integer) or a size string like \"256M\""))?
-        {
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected bytes (integer) or a size string like \"256M\"")
+        })? {
             Raw::N(n) => Ok(Self(n)),
             Raw::S(s) => parse_size(&s).map(Self).map_err(serde::de::Error::custom),
         }
@@ -69,8 +69,16 @@ impl utoipa::PartialSchema for ByteSize {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-            .item(ObjectBuilder::new().schema_type(Type::String).examples(["256M"]))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["256M"]),
+            )
             .description(Some("Bytes, or a number with a binary unit: 64K, 256M, 1G"))
             .into()
     }

@@ -11,7 +11,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -27,16 +30,28 @@ impl std::error::Error for FieldError {}
 /// `min` counts characters after trimming whitespace, so `"   "` is empty.
 pub fn check_text(field: &str, s: &str, min: usize, max: usize) -> Result<(), FieldError> {
     if s.len() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} bytes (got {})", s.len())));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} bytes (got {})", s.len()),
+        ));
     }
     if s.trim().chars().count() < min {
         return Err(FieldError::new(
             field,
-            if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") },
+            if min == 1 {
+                "must not be empty".to_string()
+            } else {
+                format!("must be at least {min} characters")
+            },
         ));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(FieldError::new(field, "must not contain control characters"));
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

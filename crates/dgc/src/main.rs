@@ -1,3 +1,58 @@
-//! dgc binary
+//! The `dgc` binary: parse arguments, set up logging, run the chosen command.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cli;
+mod client;
+mod cmd;
+mod config;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        cli::Command::Serve(args) => {
+            let cfg = config::ServeConfig::load(&args)?;
+            logging::init(cfg.log_format, &cfg.log_level)?;
+            runtime()?.block_on(serve::serve(cfg))
+        }
+        cli::Command::Auth(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::auth::run(c, cmd))),
+        cli::Command::Agent(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::agent::run(c, cmd))),
+        cli::Command::Memory(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::memory::run(c, cmd))),
+    }
+}
+
+type CmdFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<ExitCode>>>>;
+
+fn client_cmd(
+    opts: cli::ClientOpts,
+    f: impl FnOnce(client::Client) -> CmdFuture,
+) -> anyhow::Result<ExitCode> {
+    logging::init(config::LogFormat::Text, "warn")?;
+    let client = client::Client::new(&opts)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f(client))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dgc-worker")
+        .build()?)
+}

@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
-    AgentEdit, AgentFilter, AgentRecord, Health, KeyFilter, KeyRecord, Listed, MemoryFilter, NewMemory, Result,
-    SearchTerms, Store, StoreError, caps_to_json, cursor, from_ms, ms,
+    AgentEdit, AgentFilter, AgentRecord, Health, KeyFilter, KeyRecord, Listed, MemoryFilter,
+    NewMemory, Result, SearchTerms, Store, StoreError, caps_to_json, cursor, from_ms, ms,
 };
 
 pub use schema::latest as latest_schema_version;
@@ -39,7 +39,11 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), readers: 4, sync_full: true }
+        Self {
+            path: path.into(),
+            readers: 4,
+            sync_full: true,
+        }
     }
 }
 
@@ -64,7 +68,9 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,22 +82,32 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(be)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(be)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;")
+    conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(be)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
+    )
+    .map_err(be)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 /// Applies pending migrations; refuses a schema newer than this build.
 fn migrate(conn: &Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(be)?;
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(be)?;
     let latest = schema::latest();
     if current > latest {
-        return Err(StoreError::SchemaTooNew { found: current, known: latest });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: latest,
+        });
     }
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
@@ -103,7 +119,9 @@ fn migrate(conn: &Connection) -> Result<()> {
             Ok(()) => conn.execute_batch("COMMIT").map_err(be)?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                return Err(StoreError::Backend(format!("migration {version} failed: {e}")));
+                return Err(StoreError::Backend(format!(
+                    "migration {version} failed: {e}"
+                )));
             }
         }
         tracing::info!(version, "applied database migration");
@@ -114,13 +132,34 @@ fn migrate(conn: &Connection) -> Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
     pub fn open(opts: &SqliteOptions) -> Result<Self> {
+        // Create the file 0600 before SQLite does: its -wal and -shm files copy the database
+        // file's mode, and they hold key hashes, sealed private keys and memories.
+        if !opts.path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&opts.path)
+                .map_err(|e| {
+                    StoreError::Backend(format!("creating {}: {e}", opts.path.display()))
+                })?;
+        }
         let writer = open_conn(&opts.path, false)?;
-        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(be)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(be)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!("could not enable WAL mode (got {mode})")));
+            return Err(StoreError::Backend(format!(
+                "could not enable WAL mode (got {mode})"
+            )));
         }
         writer
-            .execute_batch(if opts.sync_full { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" })
+            .execute_batch(if opts.sync_full {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            })
             .map_err(be)?;
         migrate(&writer)?;
         let readers = (0..opts.readers.max(1))
@@ -182,8 +221,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.inner.reader_slots.acquire().await.map_err(|_| StoreError::Closed)?;
-        let pooled = self.inner.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let _permit = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .pop();
         let conn = match pooled {
             Some(c) => c,
             // A previous reader panicked and took its connection with it: replace it.
@@ -241,7 +290,11 @@ fn run_job(conn: &Connection, job: Job) -> Finish {
         return job(Err(format!("could not open a savepoint: {e}"))).1;
     }
     let (ok, finish) = job(Ok(conn));
-    let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    let end = if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
     if let Err(e) = conn.execute_batch(end) {
         tracing::error!(error = %e, "ending a savepoint failed");
     }
@@ -254,14 +307,18 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     let caps: String = r.get("capabilities")?;
     let agent_ids: Option<String> = r.get("agent_ids")?;
     let hash: Vec<u8> = r.get("secret_hash")?;
-    let conv = |e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into());
+    let conv = |e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    };
     let capabilities = serde_json::from_str::<Vec<String>>(&caps)
         .map_err(|e| conv(e.to_string()))
         .and_then(|v| CapabilitySet::from_strs(v).map_err(|e| conv(e.to_string())))?;
     let agent_ids = agent_ids
         .map(|s| serde_json::from_str::<Vec<AgentId>>(&s).map_err(|e| conv(e.to_string())))
         .transpose()?;
-    let secret_hash: [u8; 32] = hash.try_into().map_err(|_| conv("bad hash length".into()))?;
+    let secret_hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| conv("bad hash length".into()))?;
     let id: String = r.get("id")?;
     let parent: Option<String> = r.get("parent_id")?;
     Ok(KeyRecord {
@@ -270,7 +327,9 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
             name: r.get("name")?,
             capabilities,
             agent_ids,
-            parent_id: parent.map(|p| KeyId::parse(&p).map_err(|e| conv(e.to_string()))).transpose()?,
+            parent_id: parent
+                .map(|p| KeyId::parse(&p).map_err(|e| conv(e.to_string())))
+                .transpose()?,
             created_at: from_ms(r.get("created_at")?),
             expires_at: r.get::<_, Option<i64>>("expires_at")?.map(from_ms),
             revoked_at: r.get::<_, Option<i64>>("revoked_at")?.map(from_ms),
@@ -279,7 +338,8 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     })
 }
 
-const KEY_COLS: &str = "id, name, secret_hash, capabilities, agent_ids, parent_id, created_at, expires_at, revoked_at";
+const KEY_COLS: &str =
+    "id, name, secret_hash, capabilities, agent_ids, parent_id, created_at, expires_at, revoked_at";
 
 fn conv_err(e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
@@ -295,7 +355,11 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRecord> {
             name: r.get("name")?,
             description: r.get("description")?,
             config: serde_json::from_str::<AgentConfig>(&config).map_err(conv_err)?,
-            status: if status == "disabled" { AgentStatus::Disabled } else { AgentStatus::Active },
+            status: if status == "disabled" {
+                AgentStatus::Disabled
+            } else {
+                AgentStatus::Active
+            },
             public_key: r.get("public_key")?,
             created_at: from_ms(r.get("created_at")?),
             updated_at: from_ms(r.get("updated_at")?),
@@ -304,8 +368,7 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<AgentRecord> {
     })
 }
 
-const AGENT_COLS: &str =
-    "seq, id, name, description, config, status, public_key, secret_key_enc, created_at, updated_at";
+const AGENT_COLS: &str = "seq, id, name, description, config, status, public_key, secret_key_enc, created_at, updated_at";
 
 fn memory_from_row(r: &Row<'_>, agent_id: &AgentId) -> rusqlite::Result<Memory> {
     let id: String = r.get("id")?;
@@ -343,14 +406,19 @@ fn insert_memory_tx(conn: &Connection, m: &NewMemory, agent: i64) -> Result<()> 
     for (i, l) in m.links.iter().enumerate() {
         let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT seq, agent_seq FROM memories WHERE id = ?1")
-            .and_then(|mut s| s.query_row([l.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .and_then(|mut s| {
+                s.query_row([l.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(be)?;
         match found {
             Some((seq, a)) if a == agent => link_seqs.push(seq),
             _ => {
                 return Err(StoreError::Invalid(FieldError::new(
                     format!("links[{i}]"),
-                    format!("memory {l} does not exist for this agent; links must point to the same agent's memories"),
+                    format!(
+                        "memory {l} does not exist for this agent; links must point to the same agent's memories"
+                    ),
                 )));
             }
         }
@@ -375,7 +443,9 @@ fn insert_memory_tx(conn: &Connection, m: &NewMemory, agent: i64) -> Result<()> 
         ])
     })
     .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             StoreError::Conflict(format!("memory {} already exists", m.id))
         }
         e => be(e),
@@ -384,15 +454,19 @@ fn insert_memory_tx(conn: &Connection, m: &NewMemory, agent: i64) -> Result<()> 
     let mut seen = std::collections::HashSet::new();
     for t in &m.tags {
         if seen.insert(t.as_str()) {
-            conn.prepare_cached("INSERT INTO memory_tags (agent_seq, tag, memory_seq) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![agent, t, seq]))
-                .map_err(be)?;
+            conn.prepare_cached(
+                "INSERT INTO memory_tags (agent_seq, tag, memory_seq) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![agent, t, seq]))
+            .map_err(be)?;
         }
     }
     for dst in link_seqs {
-        conn.prepare_cached("INSERT OR IGNORE INTO memory_links (src_seq, dst_seq) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![seq, dst]))
-            .map_err(be)?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO memory_links (src_seq, dst_seq) VALUES (?1, ?2)",
+        )
+        .and_then(|mut s| s.execute(params![seq, dst]))
+        .map_err(be)?;
     }
     conn.prepare_cached("INSERT INTO memories_fts (rowid, agent, content) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![seq, fts_agent_token(agent), m.content]))
@@ -430,7 +504,10 @@ impl Store for SqliteStore {
             .map(|_| ())
             .map_err(|e| e.to_string());
         let migrations = self
-            .read(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(be))
+            .read(|c| {
+                c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+                    .map_err(be)
+            })
             .await
             .map_err(|e| e.to_string())
             .and_then(|v| {
@@ -440,15 +517,24 @@ impl Store for SqliteStore {
                     Err(format!("schema version {v}, expected {}", schema::latest()))
                 }
             });
-        Health { writable, migrations }
+        Health {
+            writable,
+            migrations,
+        }
     }
 
     async fn meta_get_or_insert(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
         let key = key.to_string();
         self.write(move |c| {
-            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING", params![key, value])
-                .map_err(be)?;
-            c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0)).map_err(be)
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![key, value],
+            )
+            .map_err(be)?;
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .map_err(be)
         })
         .await
     }
@@ -456,7 +542,11 @@ impl Store for SqliteStore {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let key = key.to_string();
         self.read(move |c| {
-            c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0)).optional().map_err(be)
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(be)
         })
         .await
     }
@@ -464,27 +554,36 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: KeyRecord) -> Result<()> {
         self.write(move |c| {
             let i = &key.info;
-            let agent_ids = i.agent_ids.as_ref().map(serde_json::to_string).transpose().map_err(StoreError::backend)?;
-            c.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"))
-                .and_then(|mut s| {
-                    s.execute(params![
-                        i.id.as_str(),
-                        i.name,
-                        key.secret_hash.to_vec(),
-                        caps_to_json(&i.capabilities),
-                        agent_ids,
-                        i.parent_id.as_ref().map(KeyId::as_str),
-                        ms(i.created_at),
-                        i.expires_at.map(ms),
-                        i.revoked_at.map(ms),
-                    ])
-                })
-                .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        StoreError::Conflict("a key with this id or secret already exists".into())
-                    }
-                    e => be(e),
-                })?;
+            let agent_ids = i
+                .agent_ids
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(StoreError::backend)?;
+            c.prepare_cached(&format!(
+                "INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    i.id.as_str(),
+                    i.name,
+                    key.secret_hash.to_vec(),
+                    caps_to_json(&i.capabilities),
+                    agent_ids,
+                    i.parent_id.as_ref().map(KeyId::as_str),
+                    ms(i.created_at),
+                    i.expires_at.map(ms),
+                    i.revoked_at.map(ms),
+                ])
+            })
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Conflict("a key with this id or secret already exists".into())
+                }
+                e => be(e),
+            })?;
             Ok(())
         })
         .await
@@ -492,9 +591,11 @@ impl Store for SqliteStore {
 
     async fn key_by_hash(&self, hash: [u8; 32]) -> Result<Option<KeyRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {KEY_COLS} FROM api_keys WHERE secret_hash = ?1"))
-                .and_then(|mut s| s.query_row([hash.to_vec()], key_from_row).optional())
-                .map_err(be)
+            c.prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM api_keys WHERE secret_hash = ?1"
+            ))
+            .and_then(|mut s| s.query_row([hash.to_vec()], key_from_row).optional())
+            .map_err(be)
         })
         .await
     }
@@ -525,8 +626,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_keys(&self, filter: &KeyFilter, after: Option<&str>, limit: u32) -> Result<Listed<KeyInfo>> {
-        let after = after.map(|a| cursor::decode("key", 1, a)).transpose()?.map_or(0, |v| v[0]);
+    async fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listed<KeyInfo>> {
+        let after = after
+            .map(|a| cursor::decode("key", 1, a))
+            .transpose()?
+            .map_or(0, |v| v[0]);
         let root = filter.descendants_of.clone();
         self.read(move |c| {
             let rows: Vec<(i64, KeyRecord)> = match &root {
@@ -628,8 +737,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_agents(&self, filter: &AgentFilter, after: Option<&str>, limit: u32) -> Result<Listed<Agent>> {
-        let after = after.map(|a| cursor::decode("agt", 1, a)).transpose()?.map_or(0, |v| v[0]);
+    async fn list_agents(
+        &self,
+        filter: &AgentFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listed<Agent>> {
+        let after = after
+            .map(|a| cursor::decode("agt", 1, a))
+            .transpose()?
+            .map_or(0, |v| v[0]);
         let ids = filter
             .ids
             .as_ref()
@@ -643,7 +760,9 @@ impl Store for SqliteStore {
                 sql.push_str(" AND id IN (SELECT value FROM json_each(?3))");
             }
             if skill.is_some() {
-                sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(config, '$.skills') WHERE value = ?4)");
+                sql.push_str(
+                    " AND EXISTS (SELECT 1 FROM json_each(config, '$.skills') WHERE value = ?4)",
+                );
             }
             sql.push_str(" ORDER BY seq LIMIT ?2");
             let mut s = c.prepare_cached(&sql).map_err(be)?;
@@ -660,15 +779,26 @@ impl Store for SqliteStore {
             let mut rows = s.raw_query();
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(be)? {
-                out.push((r.get::<_, i64>(0).map_err(be)?, agent_from_row(r).map_err(be)?.agent));
+                out.push((
+                    r.get::<_, i64>(0).map_err(be)?,
+                    agent_from_row(r).map_err(be)?.agent,
+                ));
             }
             let listed = page(out, limit, |(seq, _)| cursor::encode("agt", &[*seq]));
-            Ok(Listed { items: listed.items.into_iter().map(|(_, a)| a).collect(), next_cursor: listed.next_cursor })
+            Ok(Listed {
+                items: listed.items.into_iter().map(|(_, a)| a).collect(),
+                next_cursor: listed.next_cursor,
+            })
         })
         .await
     }
 
-    async fn update_agent(&self, id: &AgentId, at: OffsetDateTime, edit: AgentEdit) -> Result<Agent> {
+    async fn update_agent(
+        &self,
+        id: &AgentId,
+        at: OffsetDateTime,
+        edit: AgentEdit,
+    ) -> Result<Agent> {
         let id = id.clone();
         self.write(move |c| {
             let rec = c
@@ -726,7 +856,8 @@ impl Store for SqliteStore {
 
     async fn insert_memories(&self, memories: Vec<NewMemory>) -> Result<u64> {
         self.write(move |c| {
-            let mut seqs: std::collections::HashMap<AgentId, i64> = std::collections::HashMap::new();
+            let mut seqs: std::collections::HashMap<AgentId, i64> =
+                std::collections::HashMap::new();
             for m in &memories {
                 let agent = match seqs.get(&m.agent_id) {
                     Some(s) => *s,
@@ -746,15 +877,21 @@ impl Store for SqliteStore {
     async fn get_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<Option<MemoryDetail>> {
         let (agent, id) = (agent.clone(), id.clone());
         self.read(move |c| {
-            let Some(aseq) = agent_seq(c, &agent)? else { return Ok(None) };
+            let aseq = agent_seq(c, &agent)?.ok_or(StoreError::NotFound)?;
             let found = c
-                .prepare_cached(&format!("SELECT {MEM_COLS} FROM memories m WHERE m.id = ?1 AND m.agent_seq = ?2"))
+                .prepare_cached(&format!(
+                    "SELECT {MEM_COLS} FROM memories m WHERE m.id = ?1 AND m.agent_seq = ?2"
+                ))
                 .and_then(|mut s| {
-                    s.query_row(params![id.as_str(), aseq], |r| Ok((r.get::<_, i64>(0)?, memory_from_row(r, &agent)?)))
-                        .optional()
+                    s.query_row(params![id.as_str(), aseq], |r| {
+                        Ok((r.get::<_, i64>(0)?, memory_from_row(r, &agent)?))
+                    })
+                    .optional()
                 })
                 .map_err(be)?;
-            let Some((seq, memory)) = found else { return Ok(None) };
+            let Some((seq, memory)) = found else {
+                return Ok(None);
+            };
             let linked_from: Vec<String> = c
                 .prepare_cached(
                     "SELECT m.id FROM memory_links l JOIN memories m ON m.seq = l.src_seq
@@ -762,8 +899,14 @@ impl Store for SqliteStore {
                 )
                 .and_then(|mut s| s.query_map([seq], |r| r.get(0)).and_then(Iterator::collect))
                 .map_err(be)?;
-            let linked_from = linked_from.iter().map(|s| MemoryId::parse(s).map_err(StoreError::backend)).collect::<Result<_>>()?;
-            Ok(Some(MemoryDetail { memory, linked_from }))
+            let linked_from = linked_from
+                .iter()
+                .map(|s| MemoryId::parse(s).map_err(StoreError::backend))
+                .collect::<Result<_>>()?;
+            Ok(Some(MemoryDetail {
+                memory,
+                linked_from,
+            }))
         })
         .await
     }
@@ -824,7 +967,10 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Listed<Memory>> {
-        let offset = after.map(|a| cursor::decode("srch", 1, a)).transpose()?.map_or(0, |v| v[0]);
+        let offset = after
+            .map(|a| cursor::decode("srch", 1, a))
+            .transpose()?
+            .map_or(0, |v| v[0]);
         if !(0..=100_000).contains(&offset) {
             return Err(StoreError::InvalidCursor);
         }
@@ -872,29 +1018,51 @@ impl Store for SqliteStore {
     async fn delete_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<bool> {
         let (agent, id) = (agent.clone(), id.clone());
         self.write(move |c| {
-            let Some(aseq) = agent_seq(c, &agent)? else { return Ok(false) };
+            let aseq = agent_seq(c, &agent)?.ok_or(StoreError::NotFound)?;
             let seq: Option<i64> = c
                 .prepare_cached("SELECT seq FROM memories WHERE id = ?1 AND agent_seq = ?2")
-                .and_then(|mut s| s.query_row(params![id.as_str(), aseq], |r| r.get(0)).optional())
+                .and_then(|mut s| {
+                    s.query_row(params![id.as_str(), aseq], |r| r.get(0))
+                        .optional()
+                })
                 .map_err(be)?;
             let Some(seq) = seq else { return Ok(false) };
-            c.execute("DELETE FROM memories_fts WHERE rowid = ?1", [seq]).map_err(be)?;
-            c.execute("DELETE FROM memories WHERE seq = ?1", [seq]).map_err(be)?;
+            c.execute("DELETE FROM memories_fts WHERE rowid = ?1", [seq])
+                .map_err(be)?;
+            c.execute("DELETE FROM memories WHERE seq = ?1", [seq])
+                .map_err(be)?;
             Ok(true)
         })
         .await
     }
 
     async fn count_memories(&self) -> Result<u64> {
-        self.read(|c| c.query_row("SELECT count(*) FROM memories", [], |r| r.get::<_, i64>(0)).map_err(be))
-            .await
-            .map(|n| n as u64)
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM memories", [], |r| r.get::<_, i64>(0))
+                .map_err(be)
+        })
+        .await
+        .map(|n| n as u64)
+    }
+
+    async fn count_agents(&self) -> Result<u64> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM agents", [], |r| r.get::<_, i64>(0))
+                .map_err(be)
+        })
+        .await
+        .map(|n| n as u64)
     }
 
     async fn close(&self) {
         let sender = self.inner.writer.lock().ok().and_then(|mut g| g.take());
         drop(sender);
-        let thread = self.inner.writer_thread.lock().ok().and_then(|mut g| g.take());
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take());
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

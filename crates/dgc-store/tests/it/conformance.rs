@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use dgc_store::{
-    AgentFilter, AgentRecord, KeyFilter, KeyRecord, MemoryFilter, NewMemory, SearchTerms, Store, StoreError,
+    AgentFilter, AgentRecord, KeyFilter, KeyRecord, MemoryFilter, NewMemory, SearchTerms, Store,
+    StoreError,
 };
 use dgc_types::agent::{Agent, AgentConfig, AgentStatus};
 use dgc_types::key::KeyInfo;
@@ -17,7 +18,8 @@ type S = Arc<dyn Store>;
 fn now() -> OffsetDateTime {
     // Millisecond precision, as stored.
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap()
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap()
 }
 
 fn agent(name: &str) -> AgentRecord {
@@ -81,7 +83,10 @@ pub async fn keys_round_trip_and_lookup_by_hash(s: S) {
     assert_eq!(s.key_by_hash([8; 32]).await.unwrap(), None);
     // The same secret hash twice is a conflict, and the first key is untouched.
     let dup = key("admin", None, 7);
-    assert!(matches!(s.insert_key(dup).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.insert_key(dup).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.key_by_hash([7; 32]).await.unwrap(), Some(k));
 }
 
@@ -93,18 +98,58 @@ pub async fn key_revocation_cascades_to_children(s: S) {
     for k in [&root, &child, &grandchild, &other] {
         s.insert_key(k.clone()).await.unwrap();
     }
-    assert!(s.key_descends_from(&grandchild.info.id, &root.info.id).await.unwrap());
-    assert!(s.key_descends_from(&child.info.id, &child.info.id).await.unwrap());
-    assert!(!s.key_descends_from(&root.info.id, &child.info.id).await.unwrap());
-    assert!(!s.key_descends_from(&other.info.id, &root.info.id).await.unwrap());
+    assert!(
+        s.key_descends_from(&grandchild.info.id, &root.info.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.key_descends_from(&child.info.id, &child.info.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.key_descends_from(&root.info.id, &child.info.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.key_descends_from(&other.info.id, &root.info.id)
+            .await
+            .unwrap()
+    );
 
     let revoked = s.revoke_key(&child.info.id, now()).await.unwrap();
     assert_eq!(revoked.len(), 2);
-    assert!(s.get_key(&grandchild.info.id).await.unwrap().unwrap().info.revoked_at.is_some());
-    assert!(s.get_key(&root.info.id).await.unwrap().unwrap().info.revoked_at.is_none());
+    assert!(
+        s.get_key(&grandchild.info.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .info
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        s.get_key(&root.info.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .info
+            .revoked_at
+            .is_none()
+    );
     // Revoking again changes nothing; unknown ids are NotFound.
-    assert!(s.revoke_key(&child.info.id, now()).await.unwrap().is_empty());
-    assert!(matches!(s.revoke_key(&KeyId::generate(), now()).await, Err(StoreError::NotFound)));
+    assert!(
+        s.revoke_key(&child.info.id, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        s.revoke_key(&KeyId::generate(), now()).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 pub async fn key_listing_by_descendant_and_paging(s: S) {
@@ -120,7 +165,13 @@ pub async fn key_listing_by_descendant_and_paging(s: S) {
     let all = s.list_keys(&KeyFilter::default(), None, 100).await.unwrap();
     assert_eq!(all.items.len(), 7);
     let mine = s
-        .list_keys(&KeyFilter { descendants_of: Some(children[0].info.id.clone()) }, None, 100)
+        .list_keys(
+            &KeyFilter {
+                descendants_of: Some(children[0].info.id.clone()),
+            },
+            None,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(mine.items.len(), 1);
@@ -128,7 +179,13 @@ pub async fn key_listing_by_descendant_and_paging(s: S) {
     let mut after = None;
     loop {
         let p = s
-            .list_keys(&KeyFilter { descendants_of: Some(root.info.id.clone()) }, after.as_deref(), 2)
+            .list_keys(
+                &KeyFilter {
+                    descendants_of: Some(root.info.id.clone()),
+                },
+                after.as_deref(),
+                2,
+            )
             .await
             .unwrap();
         assert!(p.items.len() <= 2);
@@ -154,7 +211,10 @@ pub async fn agents_crud_and_paging(s: S) {
     let mut seen = vec![];
     let mut after = None;
     loop {
-        let p = s.list_agents(&AgentFilter::default(), after.as_deref(), 3).await.unwrap();
+        let p = s
+            .list_agents(&AgentFilter::default(), after.as_deref(), 3)
+            .await
+            .unwrap();
         seen.extend(p.items.into_iter().map(|a| a.id));
         match p.next_cursor {
             Some(c) => after = Some(c),
@@ -163,8 +223,14 @@ pub async fn agents_crud_and_paging(s: S) {
     }
     assert_eq!(seen, ids, "creation order, no gaps or repeats");
 
-    let dup = AgentRecord { agent: got.agent.clone(), secret_key_enc: vec![] };
-    assert!(matches!(s.insert_agent(dup).await, Err(StoreError::Conflict(_))));
+    let dup = AgentRecord {
+        agent: got.agent.clone(),
+        secret_key_enc: vec![],
+    };
+    assert!(matches!(
+        s.insert_agent(dup).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 pub async fn agent_update_is_serialized_and_validated(s: S) {
@@ -195,13 +261,21 @@ pub async fn agent_update_is_serialized_and_validated(s: S) {
     assert_eq!(a.description.unwrap().matches('[').count(), 20);
 
     let err = s
-        .update_agent(&id, now(), Box::new(|_| Err(FieldError::new("name", "bad"))))
+        .update_agent(
+            &id,
+            now(),
+            Box::new(|_| Err(FieldError::new("name", "bad"))),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(f) if f.field == "name"));
-    assert_eq!(s.get_agent(&id).await.unwrap().unwrap().agent.name, "before");
+    assert_eq!(
+        s.get_agent(&id).await.unwrap().unwrap().agent.name,
+        "before"
+    );
     assert!(matches!(
-        s.update_agent(&AgentId::generate(), now(), Box::new(Ok)).await,
+        s.update_agent(&AgentId::generate(), now(), Box::new(Ok))
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -214,17 +288,44 @@ pub async fn agent_filter_by_ids_and_skill(s: S) {
     let c = rec.agent.id.clone();
     s.insert_agent(rec).await.unwrap();
     let only = s
-        .list_agents(&AgentFilter { ids: Some(vec![a.clone(), c.clone()]), skill: None }, None, 10)
+        .list_agents(
+            &AgentFilter {
+                ids: Some(vec![a.clone(), c.clone()]),
+                skill: None,
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
-    assert_eq!(only.items.iter().map(|x| x.id.clone()).collect::<Vec<_>>(), vec![a, c.clone()]);
+    assert_eq!(
+        only.items.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        vec![a, c.clone()]
+    );
     let skilled = s
-        .list_agents(&AgentFilter { ids: None, skill: Some("research".into()) }, None, 10)
+        .list_agents(
+            &AgentFilter {
+                ids: None,
+                skill: Some("research".into()),
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(skilled.items.len(), 1);
     assert_eq!(skilled.items[0].id, c);
-    let none = s.list_agents(&AgentFilter { ids: Some(vec![AgentId::generate()]), skill: None }, None, 10).await.unwrap();
+    let none = s
+        .list_agents(
+            &AgentFilter {
+                ids: Some(vec![AgentId::generate()]),
+                skill: None,
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
     assert!(none.items.is_empty());
     let _ = b;
 }
@@ -233,17 +334,28 @@ pub async fn delete_agent_deletes_its_memories(s: S) {
     let a = new_agent(&s, "a").await;
     let b = new_agent(&s, "b").await;
     for i in 0..5 {
-        s.insert_memory(mem(&a, &format!("alpha note {i}"))).await.unwrap();
+        s.insert_memory(mem(&a, &format!("alpha note {i}")))
+            .await
+            .unwrap();
     }
     s.insert_memory(mem(&b, "alpha of b")).await.unwrap();
     assert_eq!(s.count_memories().await.unwrap(), 6);
     assert_eq!(s.delete_agent(&a).await.unwrap(), 5);
     assert_eq!(s.count_memories().await.unwrap(), 1);
     assert!(s.get_agent(&a).await.unwrap().is_none());
-    assert!(matches!(s.delete_agent(&a).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.delete_agent(&a).await,
+        Err(StoreError::NotFound)
+    ));
     // b's memories still searchable.
     let r = s
-        .search_memories(&b, &SearchTerms::parse("alpha").unwrap(), &MemoryFilter::default(), None, 10)
+        .search_memories(
+            &b,
+            &SearchTerms::parse("alpha").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(r.items.len(), 1);
@@ -253,7 +365,8 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
     let a = new_agent(&s, "a").await;
     let mut m1 = mem(&a, "the deploy failed at 3am");
     m1.tags = vec!["ops".into(), "incident".into()];
-    m1.metadata.insert("source".into(), serde_json::json!({"pager": true}));
+    m1.metadata
+        .insert("source".into(), serde_json::json!({"pager": true}));
     let m1 = s.insert_memory(m1).await.unwrap();
     let m2 = s.insert_memory(mem(&a, "rollback fixed it")).await.unwrap();
     let mut r = mem(&a, "deploys at night are risky");
@@ -271,7 +384,24 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
     let b = new_agent(&s, "b").await;
     assert!(s.get_memory(&b, &m1.id).await.unwrap().is_none());
     // Unknown agent: NotFound on insert.
-    assert!(matches!(s.insert_memory(mem(&AgentId::generate(), "x")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.insert_memory(mem(&AgentId::generate(), "x")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_memory(&AgentId::generate(), &m1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_memory(&AgentId::generate(), &m1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        s.get_memory(&a, &MemoryId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn memory_links_must_stay_within_agent(s: S) {
@@ -282,11 +412,21 @@ pub async fn memory_links_must_stay_within_agent(s: S) {
     let mut bad = mem(&a, "points at b");
     bad.links = vec![mb.id.clone()];
     let err = s.insert_memory(bad).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(f) if f.field == "links[0]"), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Invalid(f) if f.field == "links[0]"),
+        "{err:?}"
+    );
     let mut dangling = mem(&a, "points nowhere");
     dangling.links = vec![MemoryId::generate()];
-    assert!(matches!(s.insert_memory(dangling).await, Err(StoreError::Invalid(_))));
-    assert_eq!(s.count_memories().await.unwrap(), before, "nothing half-written");
+    assert!(matches!(
+        s.insert_memory(dangling).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        s.count_memories().await.unwrap(),
+        before,
+        "nothing half-written"
+    );
 }
 
 pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
@@ -294,7 +434,11 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
     let mut ids = vec![];
     for i in 0..9 {
         let mut m = mem(&a, &format!("note {i}"));
-        m.kind = if i % 3 == 0 { MemoryKind::Semantic } else { MemoryKind::Episodic };
+        m.kind = if i % 3 == 0 {
+            MemoryKind::Semantic
+        } else {
+            MemoryKind::Episodic
+        };
         if i % 2 == 0 {
             m.tags = vec!["even".into()];
         }
@@ -303,7 +447,10 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
     let mut seen = vec![];
     let mut after = None;
     loop {
-        let p = s.list_memories(&a, &MemoryFilter::default(), after.as_deref(), 4).await.unwrap();
+        let p = s
+            .list_memories(&a, &MemoryFilter::default(), after.as_deref(), 4)
+            .await
+            .unwrap();
         seen.extend(p.items.into_iter().map(|m| m.id));
         match p.next_cursor {
             Some(c) => after = Some(c),
@@ -315,19 +462,47 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
     assert_eq!(seen, expected, "newest first, every memory once");
 
     let sem = s
-        .list_memories(&a, &MemoryFilter { kind: Some(MemoryKind::Semantic), tag: None }, None, 50)
+        .list_memories(
+            &a,
+            &MemoryFilter {
+                kind: Some(MemoryKind::Semantic),
+                tag: None,
+            },
+            None,
+            50,
+        )
         .await
         .unwrap();
     assert_eq!(sem.items.len(), 3);
-    let even = s.list_memories(&a, &MemoryFilter { kind: None, tag: Some("even".into()) }, None, 50).await.unwrap();
+    let even = s
+        .list_memories(
+            &a,
+            &MemoryFilter {
+                kind: None,
+                tag: Some("even".into()),
+            },
+            None,
+            50,
+        )
+        .await
+        .unwrap();
     assert_eq!(even.items.len(), 5);
     let both = s
-        .list_memories(&a, &MemoryFilter { kind: Some(MemoryKind::Semantic), tag: Some("even".into()) }, None, 50)
+        .list_memories(
+            &a,
+            &MemoryFilter {
+                kind: Some(MemoryKind::Semantic),
+                tag: Some("even".into()),
+            },
+            None,
+            50,
+        )
         .await
         .unwrap();
     assert_eq!(both.items.len(), 2, "i = 0 and 6");
     assert!(matches!(
-        s.list_memories(&AgentId::generate(), &MemoryFilter::default(), None, 5).await,
+        s.list_memories(&AgentId::generate(), &MemoryFilter::default(), None, 5)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -335,30 +510,54 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
 pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
     let a = new_agent(&s, "a").await;
     let b = new_agent(&s, "b").await;
-    s.insert_memory(mem(&a, "kubernetes kubernetes kubernetes cluster upgrade")).await.unwrap();
-    s.insert_memory(mem(&a, "a long note that mentions kubernetes once among many other words here")).await.unwrap();
+    s.insert_memory(mem(&a, "kubernetes kubernetes kubernetes cluster upgrade"))
+        .await
+        .unwrap();
+    s.insert_memory(mem(
+        &a,
+        "a long note that mentions kubernetes once among many other words here",
+    ))
+    .await
+    .unwrap();
     s.insert_memory(mem(&a, "nothing relevant")).await.unwrap();
-    s.insert_memory(mem(&b, "kubernetes belongs to b")).await.unwrap();
+    s.insert_memory(mem(&b, "kubernetes belongs to b"))
+        .await
+        .unwrap();
     let mut tagged = mem(&a, "kubernetes tagged semantic");
     tagged.kind = MemoryKind::Semantic;
     tagged.tags = vec!["k8s".into()];
     s.insert_memory(tagged).await.unwrap();
 
     let r = s
-        .search_memories(&a, &SearchTerms::parse("Kubernetes").unwrap(), &MemoryFilter::default(), None, 10)
+        .search_memories(
+            &a,
+            &SearchTerms::parse("Kubernetes").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(r.items.len(), 3, "only a's matching memories");
     assert!(r.items.iter().all(|m| m.agent_id == a));
-    assert!(r.items[0].content.starts_with("kubernetes kubernetes"), "highest tf first");
+    assert!(
+        r.items[0].content.starts_with("kubernetes kubernetes"),
+        "highest tf first"
+    );
     let scores: Vec<f64> = r.items.iter().map(|m| m.score.unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "descending scores: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "descending scores: {scores:?}"
+    );
 
     let filtered = s
         .search_memories(
             &a,
             &SearchTerms::parse("kubernetes").unwrap(),
-            &MemoryFilter { kind: Some(MemoryKind::Semantic), tag: Some("k8s".into()) },
+            &MemoryFilter {
+                kind: Some(MemoryKind::Semantic),
+                tag: Some("k8s".into()),
+            },
             None,
             10,
         )
@@ -367,16 +566,30 @@ pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
     assert_eq!(filtered.items.len(), 1);
 
     // Two terms: OR semantics, documents with both rank first.
-    s.insert_memory(mem(&a, "cluster upgrade plan")).await.unwrap();
+    s.insert_memory(mem(&a, "cluster upgrade plan"))
+        .await
+        .unwrap();
     let two = s
-        .search_memories(&a, &SearchTerms::parse("cluster upgrade").unwrap(), &MemoryFilter::default(), None, 10)
+        .search_memories(
+            &a,
+            &SearchTerms::parse("cluster upgrade").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(two.items.len(), 2);
 
     // Paging through search results.
     let p1 = s
-        .search_memories(&a, &SearchTerms::parse("kubernetes").unwrap(), &MemoryFilter::default(), None, 2)
+        .search_memories(
+            &a,
+            &SearchTerms::parse("kubernetes").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(p1.items.len(), 2);
@@ -396,16 +609,37 @@ pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
 
 pub async fn memory_search_hostile_queries(s: S) {
     let a = new_agent(&s, "a").await;
-    s.insert_memory(mem(&a, "foo NEAR bar OR baz \"quoted\" it's")).await.unwrap();
-    for q in ["\"foo OR", "NEAR(", "foo*", "-foo", "it's", "'; DROP TABLE memories;--", "agent:x", "{content}: foo", "foo AND", "^foo"] {
+    s.insert_memory(mem(&a, "foo NEAR bar OR baz \"quoted\" it's"))
+        .await
+        .unwrap();
+    for q in [
+        "\"foo OR",
+        "NEAR(",
+        "foo*",
+        "-foo",
+        "it's",
+        "'; DROP TABLE memories;--",
+        "agent:x",
+        "{content}: foo",
+        "foo AND",
+        "^foo",
+    ] {
         let terms = SearchTerms::parse(q).unwrap();
-        let r = s.search_memories(&a, &terms, &MemoryFilter::default(), None, 10).await;
+        let r = s
+            .search_memories(&a, &terms, &MemoryFilter::default(), None, 10)
+            .await;
         assert!(r.is_ok(), "{q:?}: {r:?}");
     }
     // Column-filter injection cannot reach another agent's rows.
     let b = new_agent(&s, "b").await;
     let r = s
-        .search_memories(&b, &SearchTerms::parse("agent ag1 foo").unwrap(), &MemoryFilter::default(), None, 10)
+        .search_memories(
+            &b,
+            &SearchTerms::parse("agent ag1 foo").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert!(r.items.is_empty());
@@ -419,28 +653,52 @@ pub async fn memory_delete_removes_from_search(s: S) {
     assert!(s.delete_memory(&a, &m.id).await.unwrap());
     assert!(!s.delete_memory(&a, &m.id).await.unwrap());
     let r = s
-        .search_memories(&a, &SearchTerms::parse("zebra").unwrap(), &MemoryFilter::default(), None, 10)
+        .search_memories(
+            &a,
+            &SearchTerms::parse("zebra").unwrap(),
+            &MemoryFilter::default(),
+            None,
+            10,
+        )
         .await
         .unwrap();
-    assert_eq!(r.items.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![keep.id]);
+    assert_eq!(
+        r.items.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        vec![keep.id]
+    );
     let b = new_agent(&s, "b").await;
-    assert!(!s.delete_memory(&b, &r.items[0].id).await.unwrap(), "other agent cannot delete it");
+    assert!(
+        !s.delete_memory(&b, &r.items[0].id).await.unwrap(),
+        "other agent cannot delete it"
+    );
 }
 
 pub async fn bad_cursors_are_rejected(s: S) {
     let a = new_agent(&s, "a").await;
     let agents_cursor = {
         new_agent(&s, "b").await;
-        s.list_agents(&AgentFilter::default(), None, 1).await.unwrap().next_cursor.unwrap()
+        s.list_agents(&AgentFilter::default(), None, 1)
+            .await
+            .unwrap()
+            .next_cursor
+            .unwrap()
     };
     for bad in ["zzz", "", "%%%", agents_cursor.as_str()] {
         assert!(matches!(
-            s.list_memories(&a, &MemoryFilter::default(), Some(bad), 5).await,
+            s.list_memories(&a, &MemoryFilter::default(), Some(bad), 5)
+                .await,
             Err(StoreError::InvalidCursor)
         ));
     }
-    assert!(matches!(s.list_agents(&AgentFilter::default(), Some("nope"), 5).await, Err(StoreError::InvalidCursor)));
-    assert!(matches!(s.list_keys(&KeyFilter::default(), Some("nope"), 5).await, Err(StoreError::InvalidCursor)));
+    assert!(matches!(
+        s.list_agents(&AgentFilter::default(), Some("nope"), 5)
+            .await,
+        Err(StoreError::InvalidCursor)
+    ));
+    assert!(matches!(
+        s.list_keys(&KeyFilter::default(), Some("nope"), 5).await,
+        Err(StoreError::InvalidCursor)
+    ));
 }
 
 pub async fn concurrent_writes_all_land(s: S) {
@@ -451,7 +709,9 @@ pub async fn concurrent_writes_all_land(s: S) {
         let a = a.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
-                s.insert_memory(mem(&a, &format!("writer {t} item {i}"))).await.unwrap();
+                s.insert_memory(mem(&a, &format!("writer {t} item {i}")))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -485,8 +745,18 @@ pub async fn failed_write_does_not_poison_batch(s: S) {
 
 pub async fn meta_first_writer_wins(s: S) {
     assert_eq!(s.meta_get("identity").await.unwrap(), None);
-    assert_eq!(s.meta_get_or_insert("identity", b"one".to_vec()).await.unwrap(), b"one");
-    assert_eq!(s.meta_get_or_insert("identity", b"two".to_vec()).await.unwrap(), b"one");
+    assert_eq!(
+        s.meta_get_or_insert("identity", b"one".to_vec())
+            .await
+            .unwrap(),
+        b"one"
+    );
+    assert_eq!(
+        s.meta_get_or_insert("identity", b"two".to_vec())
+            .await
+            .unwrap(),
+        b"one"
+    );
     assert_eq!(s.meta_get("identity").await.unwrap(), Some(b"one".to_vec()));
 }
 
@@ -499,6 +769,9 @@ pub async fn health_reports_ok(s: S) {
 pub async fn close_then_calls_fail_cleanly(s: S) {
     let a = new_agent(&s, "a").await;
     s.close().await;
-    assert!(matches!(s.insert_memory(mem(&a, "late")).await, Err(StoreError::Closed)));
+    assert!(matches!(
+        s.insert_memory(mem(&a, "late")).await,
+        Err(StoreError::Closed)
+    ));
     assert!(s.health().await.writable.is_err());
 }

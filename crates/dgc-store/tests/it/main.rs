@@ -15,8 +15,12 @@ pub struct Fixture {
 
 pub fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("dgc.db"))).expect("open sqlite");
-    Fixture { store: Arc::new(store), _dir: Some(dir) }
+    let store =
+        SqliteStore::open(&SqliteOptions::new(dir.path().join("dgc.db"))).expect("open sqlite");
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
 }
 
 /// Instantiates every conformance test for one backend constructor.

@@ -14,7 +14,10 @@ async fn refuses_a_newer_schema_and_leaves_it_untouched() {
         assert_eq!(c, 999);
     }
     let err = SqliteStore::open(&SqliteOptions::new(&path)).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("newer than this build"));
     // Bring it back and check the data survived the refusal.
     rusqlite_free_bump(&path, dgc_store::sqlite::latest_schema_version());
@@ -28,7 +31,11 @@ async fn refuses_a_newer_schema_and_leaves_it_untouched() {
 fn rusqlite_free_bump(path: &std::path::Path, v: i64) -> i64 {
     // The user_version lives at byte offset 60 of the database header (big-endian i32).
     use std::io::{Read, Seek, SeekFrom, Write};
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     f.seek(SeekFrom::Start(60)).unwrap();
     f.write_all(&(v as i32).to_be_bytes()).unwrap();
     f.sync_all().unwrap();
@@ -45,8 +52,14 @@ async fn data_survives_close_and_reopen() {
     let s = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
     s.meta_get_or_insert("k", b"v".to_vec()).await.unwrap();
     s.close().await;
-    assert!(!dir.path().join("dgc.db-wal").exists() || std::fs::metadata(dir.path().join("dgc.db-wal")).unwrap().len() == 0,
-        "clean close checkpoints the WAL");
+    assert!(
+        !dir.path().join("dgc.db-wal").exists()
+            || std::fs::metadata(dir.path().join("dgc.db-wal"))
+                .unwrap()
+                .len()
+                == 0,
+        "clean close checkpoints the WAL"
+    );
     let s = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
     assert_eq!(s.meta_get("k").await.unwrap(), Some(b"v".to_vec()));
     s.close().await;
