@@ -9,7 +9,6 @@ use dgc_store::{AgentFilter, AgentRecord};
 use dgc_types::agent::{Agent, AgentSpec, AgentStatus, CreateAgent};
 use dgc_types::{AgentId, ErrorBody, FieldError, Page};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{PageParams, parse_id};

@@ -8,7 +8,6 @@ use dgc_store::{KeyFilter, KeyRecord};
 use dgc_types::key::{CreateKey, CreatedKey, KeyInfo};
 use dgc_types::{ErrorBody, FieldError, KeyId, Page};
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{PageParams, parse_id};

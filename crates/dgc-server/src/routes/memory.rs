@@ -8,7 +8,6 @@ use dgc_store::{MemoryFilter, NewMemory, SearchTerms, StoreError};
 use dgc_types::memory::{CreateMemory, Memory, MemoryDetail, MemoryKind};
 use dgc_types::{ErrorBody, ErrorCode, MemoryId, Page};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::agents::visible_agent;
