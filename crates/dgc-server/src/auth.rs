@@ -93,9 +93,11 @@ impl Principal {
 /// Verified keys by secret hash, kept briefly so authentication does not hit the store on every
 /// request. Revocation on this instance evicts immediately; the TTL bounds how long a revocation
 /// made elsewhere (another instance) can go unnoticed.
+type CachedKeys = HashMap<[u8; 32], (Arc<KeyRecord>, Instant)>;
+
 #[derive(Debug)]
 pub struct KeyCache {
-    map: RwLock<HashMap<[u8; 32], (Arc<KeyRecord>, Instant)>>,
+    map: RwLock<CachedKeys>,
     ttl: Duration,
     max: usize,
 }

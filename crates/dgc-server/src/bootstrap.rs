@@ -10,7 +10,6 @@ use dgc_store::{KeyRecord, Store, StoreError};
 use dgc_types::key::KeyInfo;
 use dgc_types::{CapabilitySet, KeyId};
 use ed25519_dalek::SigningKey;
-use time::OffsetDateTime;
 
 use crate::auth::{generate_secret, hash_secret};
 use crate::crypto::{self, CryptoError, INSTANCE_KEY_PURPOSE, MasterKey};

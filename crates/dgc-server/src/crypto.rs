@@ -210,7 +210,7 @@ pub fn hex_encode(b: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -233,7 +233,7 @@ mod tests {
             MasterKey::generate().open(&sealed, "a"),
             Err(CryptoError::Decrypt)
         ));
-        let mut tampered = sealed.clone();
+        let mut tampered = sealed;
         let n = tampered.len() - 1;
         tampered[n] ^= 1;
         assert!(k.open(&tampered, "a").is_err());

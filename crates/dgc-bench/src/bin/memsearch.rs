@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -42,6 +42,9 @@ struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
 }
+
+/// Draws a query string for one term class.
+type QueryGen = Box<dyn Fn(&mut StdRng) -> String>;
 
 struct Zipf {
     cdf: Vec<f64>,
@@ -157,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     // Term classes by frequency rank.
-    let classes: Vec<(&str, Box<dyn Fn(&mut StdRng) -> String>)> = vec![
+    let classes: Vec<(&str, QueryGen)> = vec![
         (
             "very common (rank 1–5)",
             Box::new(|r: &mut StdRng| format!("w{}", r.gen_range(1..=5))),
@@ -287,7 +290,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             pct_ms(&lat, 95.0)
         );
     }
-    let _ = Duration::ZERO;
     store.close().await;
     Ok(())
 }

@@ -1,4 +1,5 @@
 //! Store integration tests: the backend-agnostic conformance suite, instantiated for every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod conformance;
 
