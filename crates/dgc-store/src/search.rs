@@ -1,6 +1,11 @@
-//! Turning a user's search text into terms. The user's `q` is text, never query syntax: it is split
-//! into words (Unicode letters and digits) and each backend builds its own safe query from them,
-//! so `"foo OR`, `NEAR(`, `*`, `-` or SQL quotes can never change the query's structure.
+//! Words for full-text search, on both sides: what gets indexed and what a query asks for. Text is
+//! split into words of Unicode letters and digits, lowercased, with diacritics removed (NFD, combining
+//! marks dropped), so `Ünïcode` finds `unicode`. The user's `q` is text, never query syntax: `"foo OR`,
+//! `NEAR(`, `*`, `-` or SQL quotes become plain words and cannot change a query's structure.
+//!
+//! The SQLite backend indexes every word prefixed with the agent (`<agent seq>_<word>`): each term's
+//! posting list then holds one agent's memories only, so matching and BM25's per-term statistics cost
+//! what that agent has, never what the whole table has.
 
 /// Most terms taken from one query; the rest are ignored (documented).
 pub const MAX_TERMS: usize = 16;
@@ -17,6 +22,31 @@ pub enum QueryError {
     NoTerms,
 }
 
+/// The normalised words of `text`, in order (duplicates kept), each at most [`MAX_TERM_CHARS`].
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).filter_map(|w| {
+        let norm: String =
+            w.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).take(MAX_TERM_CHARS).collect();
+        (!norm.is_empty()).then_some(norm)
+    })
+}
+
+/// The text the SQLite FTS table indexes for one memory: its words, each prefixed with the agent.
+pub fn fts5_index_text(agent_token: &str, content: &str) -> String {
+    let mut out = String::with_capacity(content.len() + content.len() / 4);
+    for w in words(content) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(agent_token);
+        out.push('_');
+        out.push_str(&w);
+    }
+    out
+}
+
 /// Lowercased, de-duplicated words of a query, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchTerms(Vec<String>);
@@ -27,15 +57,7 @@ impl SearchTerms {
             return Err(QueryError::TooLong);
         }
         let mut terms: Vec<String> = Vec::new();
-        for word in q.split(|c: char| !c.is_alphanumeric()) {
-            if word.is_empty() {
-                continue;
-            }
-            let w: String = word
-                .chars()
-                .take(MAX_TERM_CHARS)
-                .collect::<String>()
-                .to_lowercase();
+        for w in words(q) {
             if !terms.contains(&w) {
                 terms.push(w);
             }
@@ -53,14 +75,10 @@ impl SearchTerms {
         &self.0
     }
 
-    /// FTS5 expression: each term a quoted string (terms hold only letters and digits, so no
-    /// escaping can be needed), alternatives joined with OR.
-    pub fn fts5_expr(&self) -> String {
-        self.0
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(" OR ")
+    /// FTS5 expression over agent-prefixed terms: each term a quoted string (terms hold only letters
+    /// and digits, so no escaping can be needed), alternatives joined with OR.
+    pub fn fts5_expr(&self, agent_token: &str) -> String {
+        self.0.iter().map(|t| format!("\"{agent_token}_{t}\"")).collect::<Vec<_>>().join(" OR ")
     }
 }
 
@@ -82,10 +100,6 @@ mod tests {
             SearchTerms::parse("'; DROP TABLE x;--").unwrap().terms(),
             ["drop", "table", "x"]
         );
-        assert_eq!(
-            SearchTerms::parse("Ünïcode ÜNÏCODE").unwrap().terms(),
-            ["ünïcode"]
-        );
         for none in ["*", "-", "\"", "   ", "", "()", "^^"] {
             assert_eq!(
                 SearchTerms::parse(none),
@@ -104,5 +118,20 @@ mod tests {
                 .len(),
             MAX_TERMS
         );
+    }
+
+    #[test]
+    fn normalisation_folds_case_and_diacritics() {
+        assert_eq!(SearchTerms::parse("Ünïcode ÜNÏCODE unicode").unwrap().terms(), ["unicode"]);
+        assert_eq!(SearchTerms::parse("Straße ΑΘΗΝΑ").unwrap().terms(), ["straße", "αθηνα"]);
+    }
+
+    #[test]
+    fn index_text_prefixes_every_word_and_matches_queries() {
+        assert_eq!(fts5_index_text("7", "Deploy: failed (3am)!"), "7_deploy 7_failed 7_3am");
+        assert_eq!(fts5_index_text("7", "  ...  "), "");
+        assert_eq!(SearchTerms::parse("deploy 3AM").unwrap().fts5_expr("7"), "\"7_deploy\" OR \"7_3am\"");
+        let long = "x".repeat(100);
+        assert_eq!(fts5_index_text("1", &long).len(), 2 + MAX_TERM_CHARS);
     }
 }

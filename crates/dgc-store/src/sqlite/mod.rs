@@ -397,8 +397,9 @@ fn agent_seq(conn: &Connection, id: &AgentId) -> Result<Option<i64>> {
         .map_err(be)
 }
 
+/// The per-agent prefix of indexed words (see `search`).
 fn fts_agent_token(seq: i64) -> String {
-    format!("ag{seq}")
+    seq.to_string()
 }
 
 fn insert_memory_tx(conn: &Connection, m: &NewMemory, agent: i64) -> Result<()> {
@@ -468,8 +469,9 @@ fn insert_memory_tx(conn: &Connection, m: &NewMemory, agent: i64) -> Result<()> 
         .and_then(|mut s| s.execute(params![seq, dst]))
         .map_err(be)?;
     }
-    conn.prepare_cached("INSERT INTO memories_fts (rowid, agent, content) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![seq, fts_agent_token(agent), m.content]))
+    let terms = crate::search::fts5_index_text(&fts_agent_token(agent), &m.content);
+    conn.prepare_cached("INSERT INTO memories_fts (rowid, terms) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![seq, terms]))
         .map_err(be)?;
     Ok(())
 }
@@ -974,22 +976,37 @@ impl Store for SqliteStore {
         if !(0..=100_000).contains(&offset) {
             return Err(StoreError::InvalidCursor);
         }
-        let (agent, filter, expr) = (agent.clone(), filter.clone(), terms.fts5_expr());
+        let (agent, filter, terms) = (agent.clone(), filter.clone(), terms.clone());
         self.read(move |c| {
             let aseq = agent_seq(c, &agent)?.ok_or(StoreError::NotFound)?;
-            let query = format!("agent:\"{}\" AND ({expr})", fts_agent_token(aseq));
-            let mut sql = format!(
-                "SELECT {MEM_COLS}, bm25(memories_fts, 0.0, 1.0) AS rank
-                 FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
-                 WHERE memories_fts MATCH ?1 AND m.agent_seq = ?2"
-            );
-            if filter.kind.is_some() {
-                sql.push_str(" AND m.kind = ?3");
-            }
-            if filter.tag.is_some() {
-                sql.push_str(" AND m.seq IN (SELECT memory_seq FROM memory_tags WHERE agent_seq = ?2 AND tag = ?4)");
-            }
-            sql.push_str(" ORDER BY rank LIMIT ?5 OFFSET ?6");
+            let query = terms.fts5_expr(&fts_agent_token(aseq));
+            // CROSS JOIN fixes the join order: the FTS match first (agent-local posting lists), then
+            // point lookups into `memories`. Without filters, rank and cut inside the FTS subquery so
+            // only the returned page is joined.
+            let sql = if filter.kind.is_none() && filter.tag.is_none() {
+                format!(
+                    "SELECT {MEM_COLS}, f.rank AS rank
+                     FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?1
+                           ORDER BY rank LIMIT ?5 OFFSET ?6) AS f
+                     CROSS JOIN memories m ON m.seq = f.rowid
+                     WHERE m.agent_seq = ?2
+                     ORDER BY f.rank"
+                )
+            } else {
+                let mut sql = format!(
+                    "SELECT {MEM_COLS}, memories_fts.rank AS rank
+                     FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid
+                     WHERE memories_fts MATCH ?1 AND m.agent_seq = ?2"
+                );
+                if filter.kind.is_some() {
+                    sql.push_str(" AND m.kind = ?3");
+                }
+                if filter.tag.is_some() {
+                    sql.push_str(" AND m.seq IN (SELECT memory_seq FROM memory_tags WHERE agent_seq = ?2 AND tag = ?4)");
+                }
+                sql.push_str(" ORDER BY memories_fts.rank LIMIT ?5 OFFSET ?6");
+                sql
+            };
             let mut s = c.prepare_cached(&sql).map_err(be)?;
             s.raw_bind_parameter(1, &query).map_err(be)?;
             s.raw_bind_parameter(2, aseq).map_err(be)?;

@@ -66,13 +66,14 @@ CREATE TABLE memory_links (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX memory_links_dst ON memory_links(dst_seq);
 
--- Contentless full-text index: rowid = memories.seq. The `agent` column holds one token per row
--- (`ag<agent seq>`), so a MATCH can intersect with the agent's short doclist and rank only that
--- agent's rows, instead of ranking the whole table.
+-- Contentless full-text index: rowid = memories.seq. `terms` holds the memory's words, normalised in
+-- Rust and prefixed with the agent (`<agent seq>_<word>`, see dgc_store::search), so every posting
+-- list belongs to one agent: matching and BM25's per-term statistics never touch other agents' rows.
+-- The `ascii` tokenizer with `_` as a token character keeps each prefixed word whole.
 CREATE VIRTUAL TABLE memories_fts USING fts5(
-    agent, content,
+    terms,
     content = '', contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = "ascii tokenchars '_'"
 );
 "#,
 ];
