@@ -19,9 +19,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at startup
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Run a command in the sandbox (operator tool; agents' calls go through the gates).
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+    /// Probe what this host supports for sandboxing, with remediation for what is missing.
+    Doctor(dgc_sandbox::cli::DoctorArgs),
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Auth(AuthCmd),
@@ -88,6 +94,12 @@ pub struct ServeArgs {
     /// How long to wait for in-flight requests on shutdown [default: 30s].
     #[arg(long, env = "DGC_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCmd {
+    /// Run CMD under a sandbox profile; exits with its code (128+signal when killed).
+    Run(dgc_sandbox::cli::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]

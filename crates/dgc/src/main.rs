@@ -13,6 +13,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Must come first: a re-exec'd sandbox child sets itself up single-threaded, before any
+    // runtime or thread exists, and never returns from here.
+    dgc_sandbox::enter_child_if_requested();
     let cli = cli::Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -30,6 +33,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             logging::init(cfg.log_format, &cfg.log_level)?;
             runtime()?.block_on(serve::serve(cfg))
         }
+        cli::Command::Sandbox(cli::SandboxCmd::Run(args)) => Ok(dgc_sandbox::cli::run(args)),
+        cli::Command::Doctor(args) => Ok(dgc_sandbox::cli::doctor(args)),
         cli::Command::Auth(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::auth::run(c, cmd))),
         cli::Command::Agent(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::agent::run(c, cmd))),
         cli::Command::Memory(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::memory::run(c, cmd))),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod cli;
+mod sandbox;
 mod serve;
 
 use std::io::{BufRead, BufReader};
