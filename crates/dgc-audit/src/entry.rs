@@ -102,6 +102,9 @@ pub struct ApiKeyIssued {
     pub parent_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// The agents a key is limited to, when more than one (added in v1 as an optional field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_ids: Option<Vec<String>>,
     pub capabilities: Vec<String>,
     /// RFC 3339 expiry, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@ use dgc_types::key::KeyInfo;
 use dgc_types::{CapabilitySet, KeyId};
 use ed25519_dalek::SigningKey;
 
+use crate::audit::AuditIdentity;
 use crate::auth::{generate_secret, hash_secret};
 use crate::crypto::{self, CryptoError, INSTANCE_KEY_PURPOSE, MasterKey};
 
@@ -31,6 +32,8 @@ pub enum BootstrapError {
          initialised with a different master key (restore the right master.key file). Nothing was changed."
     )]
     WrongMasterKey { path: String },
+    #[error("the instance id cannot name an audit log: {0}")]
+    AuditIdentity(String),
     #[error("writing {path}: {source}")]
     Io {
         path: String,
@@ -44,6 +47,8 @@ pub struct Instance {
     pub id: String,
     pub signing_key: SigningKey,
     pub master: MasterKey,
+    /// The audit log's origin, log handle and the instance's record-signing key.
+    pub audit: AuditIdentity,
     /// Set on the start that created the admin key.
     pub admin_key_path: Option<PathBuf>,
 }
@@ -93,6 +98,13 @@ pub async fn bootstrap(data_dir: &Path, store: &dyn Store) -> Result<Instance, B
             e => e.into(),
         })?;
 
+    // The audit log signs with the instance key; every audited write from here on (the admin key
+    // included) is recorded, and fails if it cannot be.
+    let audit = AuditIdentity::new(&id, &signing_key)
+        .map_err(|e| BootstrapError::AuditIdentity(e.to_string()))?;
+    store.set_auditor(audit.auditor());
+    store.audit_init(&id).await?;
+
     let mut admin_key_path = None;
     if store.meta_get(META_ADMIN_DONE).await?.is_none() {
         let secret = generate_secret();
@@ -108,11 +120,15 @@ pub async fn bootstrap(data_dir: &Path, store: &dyn Store) -> Result<Instance, B
             expires_at: None,
             revoked_at: None,
         };
+        let record = crate::audit::key_issued(&info, "bootstrap");
         store
-            .insert_key(KeyRecord {
-                info,
-                secret_hash: hash_secret(&secret),
-            })
+            .insert_key(
+                KeyRecord {
+                    info,
+                    secret_hash: hash_secret(&secret),
+                },
+                vec![record],
+            )
             .await?;
         store
             .meta_get_or_insert(META_ADMIN_DONE, b"1".to_vec())
@@ -123,8 +139,44 @@ pub async fn bootstrap(data_dir: &Path, store: &dyn Store) -> Result<Instance, B
         id,
         signing_key,
         master,
+        audit,
         admin_key_path,
     })
+}
+
+/// The instance id and its audit verifier key, read offline from a data directory (its database
+/// and master key), without starting a server or writing anything: the trust anchor for
+/// `dgc audit verify --data-dir`.
+pub fn read_instance_verifier(
+    data_dir: &Path,
+    meta: impl Fn(&str) -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<(String, dgc_audit::VerifierKey), BootstrapError> {
+    let master_path = data_dir.join(MASTER_KEY_FILE);
+    if !master_path.exists() {
+        return Err(BootstrapError::Io {
+            path: master_path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no master key; pass --vkey instead",
+            ),
+        });
+    }
+    let (master, _) = MasterKey::load_or_create(&master_path)?;
+    let id = meta(META_INSTANCE_ID)?
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| StoreError::Backend("the database has no instance id".into()))?;
+    let sealed = meta(META_INSTANCE_KEY)?
+        .ok_or_else(|| StoreError::Backend("the database has no instance key".into()))?;
+    let sk =
+        crypto::open_signing_key(&master, &sealed, INSTANCE_KEY_PURPOSE).map_err(|e| match e {
+            CryptoError::Decrypt => BootstrapError::WrongMasterKey {
+                path: master_path.display().to_string(),
+            },
+            e => e.into(),
+        })?;
+    let audit =
+        AuditIdentity::new(&id, &sk).map_err(|e| BootstrapError::AuditIdentity(e.to_string()))?;
+    Ok((id, audit.signer.verifier().clone()))
 }
 
 /// Writes a secret to a new 0600 file atomically (temp file + rename).

@@ -23,7 +23,9 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable | ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::AuditUnavailable | ErrorCode::Timeout => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -96,6 +98,11 @@ impl From<StoreError> for ApiError {
             e @ (StoreError::Closed | StoreError::Timeout | StoreError::SchemaTooNew { .. }) => {
                 ApiError::unavailable(e)
             }
+            e @ StoreError::Audit(_) => ApiError {
+                code: ErrorCode::AuditUnavailable,
+                message: String::new(),
+                cause: Some(e.to_string()),
+            },
             e @ StoreError::Backend(_) => ApiError::internal(e),
         }
     }
@@ -117,6 +124,9 @@ impl IntoResponse for ApiError {
             }
             match self.code {
                 ErrorCode::Timeout => "the request took too long and was cancelled".to_string(),
+                ErrorCode::AuditUnavailable => {
+                    "the audit log could not record this action, so it was not performed; retry later".to_string()
+                }
                 ErrorCode::Unavailable => {
                     "the service is temporarily unavailable; retry later (the request id is in the server log)"
                         .to_string()

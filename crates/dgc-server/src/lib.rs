@@ -2,6 +2,7 @@
 //! metrics and the OpenAPI document. This is the only crate that knows HTTP status codes.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod crypto;
@@ -68,6 +69,7 @@ struct StateInner {
     metrics: Metrics,
     keys: auth::KeyCache,
     instance: Instance,
+    witnesses: audit::Witnesses,
     access_log: bool,
 }
 
@@ -80,6 +82,8 @@ pub struct StateOptions {
     pub key_cache_ttl: Duration,
     /// Log every request at `info` (otherwise only failures are logged).
     pub access_log: bool,
+    /// Where signed checkpoints are published outside the database.
+    pub witness: audit::WitnessConfig,
 }
 
 impl Default for StateOptions {
@@ -88,6 +92,7 @@ impl Default for StateOptions {
             limits: Limits::default(),
             key_cache_ttl: Duration::from_secs(5),
             access_log: true,
+            witness: audit::WitnessConfig::default(),
         }
     }
 }
@@ -109,6 +114,8 @@ impl AppState {
             .map_err(|e| format!("counting agents: {e}"))?;
         metrics.memories.set(memories as i64);
         metrics.agents.set(agents as i64);
+        let witnesses = audit::Witnesses::new(&opts.witness, &instance.audit.origin)
+            .map_err(|e| format!("setting up the checkpoint witness: {e}"))?;
         Ok(Self {
             inner: Arc::new(StateInner {
                 store,
@@ -116,6 +123,7 @@ impl AppState {
                 metrics,
                 keys: auth::KeyCache::new(opts.key_cache_ttl),
                 instance,
+                witnesses,
                 access_log: opts.access_log,
             }),
         })
@@ -135,6 +143,9 @@ impl AppState {
     }
     pub fn instance(&self) -> &Instance {
         &self.inner.instance
+    }
+    pub fn witnesses(&self) -> &audit::Witnesses {
+        &self.inner.witnesses
     }
     pub fn master_key(&self) -> &MasterKey {
         &self.inner.instance.master
@@ -163,6 +174,12 @@ fn api_router() -> OpenApiRouter<AppState> {
             routes::memory::get_memory,
             routes::memory::delete_memory
         ))
+        .routes(routes!(routes::audit::checkpoint))
+        .routes(routes!(routes::audit::checkpoints))
+        .routes(routes!(routes::audit::keys))
+        .routes(routes!(routes::audit::consistency))
+        .routes(routes!(routes::audit::inclusion))
+        .routes(routes!(routes::audit::records))
         .routes(routes!(routes::health::livez))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))

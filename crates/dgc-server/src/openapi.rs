@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "keys", description = "API keys and capabilities"),
         (name = "agents", description = "Agents and their configuration"),
         (name = "memory", description = "Agent memories and full-text search"),
+        (name = "audit", description = "The signed, verifiable audit log"),
         (name = "health", description = "Liveness, readiness and metrics (no key needed)")
     )
 )]

@@ -3,6 +3,7 @@
 //! crate builds a query.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cursor;
 pub mod search;
 pub mod sqlite;
@@ -14,7 +15,9 @@ use dgc_types::memory::{Memory, MemoryDetail, MemoryKind};
 use dgc_types::{AgentId, CapabilitySet, FieldError, KeyId, MemoryId};
 use time::OffsetDateTime;
 
+pub use audit::{AuditFn, AuditRecord, Auditor, StoredCheckpoint};
 pub use search::{QueryError, SearchTerms};
+pub use sqlite::audit::AuditReader;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What can go wrong in the store. `Backend` carries detail for the log, never for clients.
@@ -35,6 +38,9 @@ pub enum StoreError {
          run a newer dgc or restore a backup made by this version"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// The audit log could not record the action, so the action was not performed.
+    #[error("the audit log could not record this action, so it was not performed: {0}")]
+    Audit(String),
     #[error("the store is shutting down")]
     Closed,
     #[error("timed out waiting for the store")]
@@ -138,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
     // --- keys ---
-    async fn insert_key(&self, key: KeyRecord) -> Result<()>;
+    async fn insert_key(&self, key: KeyRecord, audit: Vec<AuditRecord>) -> Result<()>;
     async fn key_by_hash(&self, hash: [u8; 32]) -> Result<Option<KeyRecord>>;
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>>;
     /// Is `id` equal to or minted (transitively) by `ancestor`?
@@ -150,10 +156,16 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Listed<KeyInfo>>;
     /// Revokes the key and every key minted from it; returns the ids newly revoked.
-    async fn revoke_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<Vec<KeyId>>;
+    /// `audit` receives the ids newly revoked and returns the records to append with them.
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: OffsetDateTime,
+        audit: AuditFn<Vec<KeyId>>,
+    ) -> Result<Vec<KeyId>>;
 
     // --- agents ---
-    async fn insert_agent(&self, agent: AgentRecord) -> Result<()>;
+    async fn insert_agent(&self, agent: AgentRecord, audit: Vec<AuditRecord>) -> Result<()>;
     async fn get_agent(&self, id: &AgentId) -> Result<Option<AgentRecord>>;
     async fn list_agents(
         &self,
@@ -169,12 +181,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Agent>;
     /// Deletes the agent and all its memories. Returns how many memories went with it, or
     /// `NotFound`.
-    async fn delete_agent(&self, id: &AgentId) -> Result<u64>;
+    async fn delete_agent(&self, id: &AgentId, audit: Vec<AuditRecord>) -> Result<u64>;
 
     // --- memory ---
-    async fn insert_memory(&self, memory: NewMemory) -> Result<Memory>;
+    async fn insert_memory(&self, memory: NewMemory, audit: Vec<AuditRecord>) -> Result<Memory>;
     /// Inserts many memories in one transaction (bulk import, benchmarks). Links are checked.
-    async fn insert_memories(&self, memories: Vec<NewMemory>) -> Result<u64>;
+    async fn insert_memories(
+        &self,
+        memories: Vec<NewMemory>,
+        audit: Vec<AuditRecord>,
+    ) -> Result<u64>;
     /// `Err(NotFound)` when the agent does not exist; `Ok(None)` when the memory does not.
     async fn get_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<Option<MemoryDetail>>;
     /// Newest first.
@@ -195,9 +211,34 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Listed<Memory>>;
     /// `Err(NotFound)` when the agent does not exist; `Ok(false)` when the memory does not.
-    async fn delete_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<bool>;
+    /// `audit` is appended only when a memory was deleted.
+    async fn delete_memory(
+        &self,
+        agent: &AgentId,
+        id: &MemoryId,
+        audit: Vec<AuditRecord>,
+    ) -> Result<bool>;
     async fn count_memories(&self) -> Result<u64>;
     async fn count_agents(&self) -> Result<u64>;
+
+    // --- audit log ---
+    /// Sets the key that signs audit records. Until it is set, audited writes fail (closed).
+    fn set_auditor(&self, auditor: Auditor);
+    /// Writes the log's first record if the log is empty; returns the log size.
+    async fn audit_init(&self, instance_id: &str) -> Result<u64>;
+    async fn audit_size(&self) -> Result<u64>;
+    /// Records `[from, from + limit)` as `(index, canonical bytes)`.
+    async fn audit_records(&self, from: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>>;
+    async fn audit_inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<dgc_audit::Hash>>;
+    async fn audit_consistency_proof(&self, from: u64, to: u64) -> Result<Vec<dgc_audit::Hash>>;
+    /// Signs a checkpoint of the current tree head and keeps it (the first one at each size).
+    async fn audit_checkpoint(&self) -> Result<StoredCheckpoint>;
+    /// Stored checkpoints with size greater than `after_size`, smallest first.
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>>;
 
     /// Finishes pending writes and closes the database cleanly. Later calls fail with `Closed`.
     async fn close(&self);

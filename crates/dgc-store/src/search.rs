@@ -26,11 +26,17 @@ pub enum QueryError {
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     use unicode_normalization::UnicodeNormalization;
     use unicode_normalization::char::is_combining_mark;
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).filter_map(|w| {
-        let norm: String =
-            w.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).take(MAX_TERM_CHARS).collect();
-        (!norm.is_empty()).then_some(norm)
-    })
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| {
+            let norm: String = w
+                .nfd()
+                .filter(|c| !is_combining_mark(*c))
+                .flat_map(char::to_lowercase)
+                .take(MAX_TERM_CHARS)
+                .collect();
+            (!norm.is_empty()).then_some(norm)
+        })
 }
 
 /// The text the SQLite FTS table indexes for one memory: its words, each prefixed with the agent.
@@ -78,7 +84,11 @@ impl SearchTerms {
     /// FTS5 expression over agent-prefixed terms: each term a quoted string (terms hold only letters
     /// and digits, so no escaping can be needed), alternatives joined with OR.
     pub fn fts5_expr(&self, agent_token: &str) -> String {
-        self.0.iter().map(|t| format!("\"{agent_token}_{t}\"")).collect::<Vec<_>>().join(" OR ")
+        self.0
+            .iter()
+            .map(|t| format!("\"{agent_token}_{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
     }
 }
 
@@ -122,15 +132,29 @@ mod tests {
 
     #[test]
     fn normalisation_folds_case_and_diacritics() {
-        assert_eq!(SearchTerms::parse("Ünïcode ÜNÏCODE unicode").unwrap().terms(), ["unicode"]);
-        assert_eq!(SearchTerms::parse("Straße ΑΘΗΝΑ").unwrap().terms(), ["straße", "αθηνα"]);
+        assert_eq!(
+            SearchTerms::parse("Ünïcode ÜNÏCODE unicode")
+                .unwrap()
+                .terms(),
+            ["unicode"]
+        );
+        assert_eq!(
+            SearchTerms::parse("Straße ΑΘΗΝΑ").unwrap().terms(),
+            ["straße", "αθηνα"]
+        );
     }
 
     #[test]
     fn index_text_prefixes_every_word_and_matches_queries() {
-        assert_eq!(fts5_index_text("7", "Deploy: failed (3am)!"), "7_deploy 7_failed 7_3am");
+        assert_eq!(
+            fts5_index_text("7", "Deploy: failed (3am)!"),
+            "7_deploy 7_failed 7_3am"
+        );
         assert_eq!(fts5_index_text("7", "  ...  "), "");
-        assert_eq!(SearchTerms::parse("deploy 3AM").unwrap().fts5_expr("7"), "\"7_deploy\" OR \"7_3am\"");
+        assert_eq!(
+            SearchTerms::parse("deploy 3AM").unwrap().fts5_expr("7"),
+            "\"7_deploy\" OR \"7_3am\""
+        );
         let long = "x".repeat(100);
         assert_eq!(fts5_index_text("1", &long).len(), 2 + MAX_TERM_CHARS);
     }

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     RateLimited,
     /// A dependency (store, audit log) cannot serve the request right now.
     Unavailable,
+    /// The audit log could not record the action, so the action was not performed.
+    AuditUnavailable,
     /// The request took longer than the server's per-request timeout.
     Timeout,
     /// An unexpected server-side failure; the details are in the server log, not the response.
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::AuditUnavailable => "audit_unavailable",
             Self::Timeout => "timeout",
             Self::Internal => "internal",
         }

@@ -37,6 +37,9 @@ pub enum Command {
     /// Add, search, show and delete an agent's memories.
     #[command(subcommand)]
     Memory(MemoryCmd),
+    /// Verify the signed audit log; print the current checkpoint.
+    #[command(subcommand)]
+    Audit(AuditCmd),
 }
 
 /// How API client commands reach the server.
@@ -91,6 +94,12 @@ pub struct ServeArgs {
     /// Largest memory metadata, as JSON [default: 64K].
     #[arg(long, env = "DGC_MEMORY_METADATA_LIMIT")]
     pub memory_metadata_limit: Option<String>,
+    /// Publish every signed audit checkpoint to this directory (a witness outside the database).
+    #[arg(long, env = "DGC_WITNESS_DIR")]
+    pub witness_dir: Option<PathBuf>,
+    /// How often to sign an audit checkpoint when the log has grown [default: 60s].
+    #[arg(long, env = "DGC_CHECKPOINT_INTERVAL")]
+    pub checkpoint_interval: Option<String>,
     /// How long to wait for in-flight requests on shutdown [default: 30s].
     #[arg(long, env = "DGC_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<String>,
@@ -100,6 +109,26 @@ pub struct ServeArgs {
 pub enum SandboxCmd {
     /// Run CMD under a sandbox profile; exits with its code (128+signal when killed).
     Run(dgc_sandbox::cli::RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Replay the whole log, recompute the root, check every record's signatures and every stored
+    /// checkpoint; name the first bad record. Offline with --data-dir, else from the server at --url.
+    Verify {
+        /// Verify this data directory's database directly (no server needed).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Trust only this instance key (signed-note verifier key) instead of the one in the data
+        /// directory or the one the server reports.
+        #[arg(long)]
+        vkey: Option<String>,
+        /// Also check the log against the checkpoints witnessed in this directory.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+    },
+    /// Print the current signed checkpoint (C2SP signed note).
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]

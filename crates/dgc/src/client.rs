@@ -119,6 +119,38 @@ impl Client {
         .into())
     }
 
+    /// A request whose successful response is plain text (e.g. a signed note).
+    pub async fn call_text(&self, method: Method, path: &str) -> anyhow::Result<String> {
+        let key = self.key.as_ref().map_err(|e| anyhow!("{e}"))?;
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .request(method, &url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot reach DGC at {}: is `dgc serve` running? ({e})",
+                    self.base
+                )
+            })?;
+        let status = resp.status();
+        let text = resp.text().await.context("reading the response")?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let err = &v["error"];
+        Err(ApiFailure {
+            status: status.as_u16(),
+            code: err["code"].as_str().unwrap_or("error").to_string(),
+            message: err["message"].as_str().map_or(text.clone(), str::to_string),
+            request_id: err["request_id"].as_str().unwrap_or("-").to_string(),
+        }
+        .into())
+    }
+
     /// Prints `v` as pretty JSON (for `--json`).
     pub fn print_json(v: &Value) {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());

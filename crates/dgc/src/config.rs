@@ -31,6 +31,15 @@ struct FileConfig {
     shutdown_grace: Option<DurationSpec>,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    audit: FileAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    witness_dir: Option<PathBuf>,
+    checkpoint_interval: Option<DurationSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +61,9 @@ pub struct ServeConfig {
     pub access_log: bool,
     pub shutdown_grace: Duration,
     pub limits: Limits,
+    /// Directory receiving every signed checkpoint (a witness outside the database).
+    pub witness_dir: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -164,7 +176,18 @@ impl ServeConfig {
             "shutdown-grace",
             Duration::from_secs(30),
         )?;
+        let checkpoint_interval = dur(
+            &args.checkpoint_interval,
+            file.audit.checkpoint_interval,
+            "checkpoint-interval",
+            Duration::from_secs(60),
+        )?;
+        if checkpoint_interval < Duration::from_millis(100) {
+            bail!("checkpoint-interval must be at least 100ms");
+        }
         Ok(Self {
+            witness_dir: args.witness_dir.clone().or(file.audit.witness_dir),
+            checkpoint_interval,
             listen,
             data_dir,
             log_format,

@@ -42,9 +42,15 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
         );
     }
     let instance_id = instance.id.clone();
+    let witness = dgc_server::audit::WitnessConfig {
+        dir: cfg.witness_dir.clone(),
+    };
+    let witnesses = dgc_server::audit::Witnesses::new(&witness, &instance.audit.origin)
+        .context("setting up the checkpoint witness")?;
     let opts = StateOptions {
         limits: cfg.limits.clone(),
         access_log: cfg.access_log,
+        witness,
         ..StateOptions::default()
     };
     let state = AppState::new(store.clone(), instance, opts)
@@ -63,6 +69,12 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, instance = %instance_id, "serving");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let checkpointer = dgc_server::audit::spawn_checkpointer(
+        store.clone(),
+        witnesses,
+        cfg.checkpoint_interval,
+        stop_tx.subscribe(),
+    );
     let server = axum::serve(listener, dgc_server::app(state)).with_graceful_shutdown(async move {
         let _ = stop_rx.changed().await;
     });
@@ -82,6 +94,10 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    let _ = stop_tx.send(true);
+    if let Err(e) = checkpointer.await {
+        tracing::warn!(error = %e, "the checkpointer did not stop cleanly");
+    }
     store.close().await;
     tracing::info!("stopped; store closed cleanly");
     result.map(|()| ExitCode::SUCCESS)

@@ -114,6 +114,7 @@ impl Fixture {
             key_id: "key_01".into(),
             parent_key_id: None,
             agent_id: Some("ag_1".into()),
+            agent_ids: None,
             capabilities: vec!["tools.call".into(), "memory.write".into()],
             expires_at: Some("2026-12-31T00:00:00Z".into()),
             request_id: Some("req-0".into()),

@@ -18,6 +18,23 @@ use crate::crypto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
+/// The record registering a new agent's key: signed by the instance and by the agent key itself
+/// (proof of possession).
+fn key_added_record(
+    state: &AppState,
+    id: &AgentId,
+    signing_key: ed25519_dalek::SigningKey,
+) -> ApiResult<dgc_store::AuditRecord> {
+    let origin = &state.instance().audit.origin;
+    let name = dgc_audit::agent_key_name(origin, id.as_str()).map_err(ApiError::internal)?;
+    let signer = dgc_audit::Signer::from_signing_key(name, signing_key);
+    let entry = dgc_audit::Entry::AgentKeyAdded(dgc_audit::entry::AgentKeyAdded {
+        agent_id: id.to_string(),
+        key: signer.verifier().clone(),
+    });
+    Ok(dgc_store::AuditRecord::cosigned(entry, signer))
+}
+
 /// Create an agent.
 #[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = CreateAgent, security(("bearer" = [])),
     responses((status = 201, body = Agent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -54,10 +71,13 @@ pub async fn create_agent(
     };
     state
         .store()
-        .insert_agent(AgentRecord {
-            agent: agent.clone(),
-            secret_key_enc: sealed,
-        })
+        .insert_agent(
+            AgentRecord {
+                agent: agent.clone(),
+                secret_key_enc: sealed,
+            },
+            vec![key_added_record(&state, &id, signing_key)?],
+        )
         .await?;
     state.metrics().agents.inc();
     tracing::info!(agent_id = %id, by = %principal.key_id, "created agent");
@@ -222,10 +242,35 @@ pub async fn delete_agent(
 ) -> ApiResult<Json<AgentDeleted>> {
     principal.require("agents.manage")?;
     let id = visible_agent(&principal, &id)?;
-    let n = state.store().delete_agent(&id).await.map_err(|e| match e {
-        dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
-        e => e.into(),
-    })?;
+    let rec = state
+        .store()
+        .get_agent(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    let audit_id = &state.instance().audit;
+    let key_id = audit_id
+        .agent_verifier(&rec.agent)
+        .ok_or_else(|| ApiError::internal(format!("agent {id} has a malformed public key")))?
+        .key_id();
+    let record =
+        dgc_store::AuditRecord::new(dgc_audit::Entry::KeyRevoked(dgc_audit::entry::KeyRevoked {
+            subject: dgc_audit::KeySubject::Agent {
+                agent_id: id.to_string(),
+            },
+            key_id,
+            reason: Some(format!(
+                "agent deleted (request {})",
+                crate::request_id::current()
+            )),
+        }));
+    let n = state
+        .store()
+        .delete_agent(&id, vec![record])
+        .await
+        .map_err(|e| match e {
+            dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
+            e => e.into(),
+        })?;
     state.metrics().agents.dec();
     state.metrics().memories.sub(n as i64);
     tracing::info!(agent_id = %id, memories = n, by = %principal.key_id, "deleted agent");

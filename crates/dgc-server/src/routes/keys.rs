@@ -12,9 +12,11 @@ use utoipa::ToSchema;
 
 use super::{PageParams, parse_id};
 use crate::AppState;
+use crate::audit;
 use crate::auth::{Principal, generate_secret, hash_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::request_id;
 
 /// Issue a key. The secret is in this response only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
@@ -92,10 +94,13 @@ pub async fn create_key(
     };
     state
         .store()
-        .insert_key(KeyRecord {
-            info: info.clone(),
-            secret_hash: hash_secret(&secret),
-        })
+        .insert_key(
+            KeyRecord {
+                info: info.clone(),
+                secret_hash: hash_secret(&secret),
+            },
+            vec![audit::key_issued(&info, &request_id::current())],
+        )
         .await?;
     tracing::info!(key_id = %info.id, parent = %principal.key_id, "issued API key");
     Ok((StatusCode::CREATED, Json(CreatedKey { info, key: secret })))
@@ -160,7 +165,21 @@ pub async fn revoke_key(
     }
     let revoked = state
         .store()
-        .revoke_key(&id, dgc_types::now())
+        .revoke_key(&id, dgc_types::now(), {
+            let (root, rid) = (id.to_string(), request_id::current());
+            Box::new(move |ids: &Vec<KeyId>| {
+                ids.iter()
+                    .map(|k| {
+                        let reason = if k.as_str() == root {
+                            "revoked".to_string()
+                        } else {
+                            format!("revoked with the key that minted it ({root})")
+                        };
+                        audit::key_revoked(k.as_str(), reason, &rid)
+                    })
+                    .collect()
+            })
+        })
         .await
         .map_err(|e| match e {
             dgc_store::StoreError::NotFound => ApiError::not_found("key"),

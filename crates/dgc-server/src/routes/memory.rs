@@ -13,9 +13,12 @@ use utoipa::ToSchema;
 use super::agents::visible_agent;
 use super::{PageParams, parse_id};
 use crate::AppState;
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::request_id;
+use dgc_audit::entry::MemoryOp;
 
 fn agent_not_found(e: StoreError) -> ApiError {
     match e {
@@ -56,18 +59,30 @@ pub async fn create_memory(
         )));
     }
     req.validate()?;
+    let id = MemoryId::generate();
+    let record = audit::memory_written(
+        id.as_str(),
+        agent.as_str(),
+        MemoryOp::Create,
+        Some(req.kind.as_str()),
+        Some(&req.content),
+        &request_id::current(),
+    );
     let memory = state
         .store()
-        .insert_memory(NewMemory {
-            id: MemoryId::generate(),
-            agent_id: agent.clone(),
-            kind: req.kind,
-            content: req.content,
-            tags: req.tags,
-            metadata: req.metadata,
-            links: req.links,
-            created_at: dgc_types::now(),
-        })
+        .insert_memory(
+            NewMemory {
+                id,
+                agent_id: agent.clone(),
+                kind: req.kind,
+                content: req.content,
+                tags: req.tags,
+                metadata: req.metadata,
+                links: req.links,
+                created_at: dgc_types::now(),
+            },
+            vec![record],
+        )
         .await
         .map_err(agent_not_found)?;
     state.metrics().memories.inc();
@@ -196,7 +211,18 @@ pub async fn delete_memory(
     let mid: MemoryId = parse_id(&mid)?;
     if !state
         .store()
-        .delete_memory(&agent, &mid)
+        .delete_memory(
+            &agent,
+            &mid,
+            vec![audit::memory_written(
+                mid.as_str(),
+                agent.as_str(),
+                MemoryOp::Delete,
+                None,
+                None,
+                &request_id::current(),
+            )],
+        )
         .await
         .map_err(agent_not_found)?
     {

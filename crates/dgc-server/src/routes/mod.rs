@@ -2,6 +2,7 @@
 //! validates input, then calls the store.
 
 pub mod agents;
+pub mod audit;
 pub mod health;
 pub mod keys;
 pub mod memory;

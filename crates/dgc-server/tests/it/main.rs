@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod agents;
+mod audit;
 mod auth;
 mod bad_input;
 mod health;

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: WAL mode, one writer thread that group-commits queued writes (so
 //! clients never see `database is locked`), and a small pool of read-only connections.
 
+pub mod audit;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use dgc_audit::{Hash, PendingRecord};
+
+use crate::audit::{AuditFn, AuditRecord, Auditor, StoredCheckpoint};
 use crate::{
     AgentEdit, AgentFilter, AgentRecord, Health, KeyFilter, KeyRecord, Listed, MemoryFilter,
     NewMemory, Result, SearchTerms, Store, StoreError, caps_to_json, cursor, from_ms, ms,
@@ -63,6 +67,7 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    auditor: std::sync::RwLock<Option<Auditor>>,
     reader_slots: Semaphore,
 }
 
@@ -71,6 +76,13 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+fn audit_err(e: dgc_audit::LogError) -> StoreError {
+    match e {
+        dgc_audit::LogError::InvalidArgument(m) => StoreError::Invalid(FieldError::new("audit", m)),
+        e => StoreError::Audit(e.to_string()),
     }
 }
 
@@ -176,6 +188,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 reader_slots: Semaphore::new(readers.len()),
+                auditor: std::sync::RwLock::new(None),
                 readers: Mutex::new(readers),
             }),
         })
@@ -249,6 +262,64 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
     }
+}
+
+impl SqliteStore {
+    fn auditor(&self) -> Option<Auditor> {
+        self.inner.auditor.read().ok().and_then(|a| a.clone())
+    }
+
+    /// A write whose audit records (computed from its result) are appended in the same
+    /// transaction: both are stored, or neither.
+    async fn write_audited_with<T, F, A>(&self, f: F, audit: A) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        A: FnOnce(&T) -> Vec<AuditRecord> + Send + 'static,
+    {
+        let auditor = self.auditor();
+        self.write(move |c| {
+            let out = f(c)?;
+            append_audit(c, auditor.as_ref(), audit(&out))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn write_audited<T, F>(&self, records: Vec<AuditRecord>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.write_audited_with(f, move |_| records).await
+    }
+}
+
+/// Appends `records` to the audit log on the writer's connection (inside its transaction).
+fn append_audit(
+    c: &Connection,
+    auditor: Option<&Auditor>,
+    records: Vec<AuditRecord>,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let a = auditor.ok_or_else(|| StoreError::Audit("no audit signer is configured".into()))?;
+    let now = dgc_types::now();
+    let pending: Vec<PendingRecord<'_>> = records
+        .iter()
+        .map(|r| {
+            let p = PendingRecord::new(r.entry.clone(), now);
+            match &r.cosigner {
+                Some(c) => p.with_cosigner(c),
+                None => p,
+            }
+        })
+        .collect();
+    a.log
+        .append(&mut audit::SqlLog { conn: c }, &a.signer, pending)
+        .map(|_| ())
+        .map_err(|e| StoreError::Audit(e.to_string()))
 }
 
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
@@ -553,8 +624,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_key(&self, key: KeyRecord) -> Result<()> {
-        self.write(move |c| {
+    async fn insert_key(&self, key: KeyRecord, audit: Vec<AuditRecord>) -> Result<()> {
+        self.write_audited(audit, move |c| {
             let i = &key.info;
             let agent_ids = i
                 .agent_ids
@@ -671,9 +742,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<Vec<KeyId>> {
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: OffsetDateTime,
+        audit: AuditFn<Vec<KeyId>>,
+    ) -> Result<Vec<KeyId>> {
         let id = id.clone();
-        self.write(move |c| {
+        self.write_audited_with(move |c| {
             let exists: bool = c
                 .query_row("SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1)", [id.as_str()], |r| r.get(0))
                 .map_err(be)?;
@@ -693,12 +769,12 @@ impl Store for SqliteStore {
             let ids: Vec<String> =
                 s.query_map(params![id.as_str(), ms(at)], |r| r.get(0)).and_then(Iterator::collect).map_err(be)?;
             ids.iter().map(|s| KeyId::parse(s).map_err(StoreError::backend)).collect()
-        })
+        }, audit)
         .await
     }
 
-    async fn insert_agent(&self, rec: AgentRecord) -> Result<()> {
-        self.write(move |c| {
+    async fn insert_agent(&self, rec: AgentRecord, audit: Vec<AuditRecord>) -> Result<()> {
+        self.write_audited(audit, move |c| {
             let a = &rec.agent;
             let config = serde_json::to_string(&a.config).map_err(StoreError::backend)?;
             c.prepare_cached(
@@ -824,9 +900,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_agent(&self, id: &AgentId) -> Result<u64> {
+    async fn delete_agent(&self, id: &AgentId, audit: Vec<AuditRecord>) -> Result<u64> {
         let id = id.clone();
-        self.write(move |c| {
+        self.write_audited(audit, move |c| {
             let seq = agent_seq(c, &id)?.ok_or(StoreError::NotFound)?;
             c.execute("DELETE FROM memories_fts WHERE rowid IN (SELECT seq FROM memories WHERE agent_seq = ?1)", [seq])
                 .map_err(be)?;
@@ -837,8 +913,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_memory(&self, m: NewMemory) -> Result<Memory> {
-        self.write(move |c| {
+    async fn insert_memory(&self, m: NewMemory, audit: Vec<AuditRecord>) -> Result<Memory> {
+        self.write_audited(audit, move |c| {
             let agent = agent_seq(c, &m.agent_id)?.ok_or(StoreError::NotFound)?;
             insert_memory_tx(c, &m, agent)?;
             Ok(Memory {
@@ -856,8 +932,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_memories(&self, memories: Vec<NewMemory>) -> Result<u64> {
-        self.write(move |c| {
+    async fn insert_memories(
+        &self,
+        memories: Vec<NewMemory>,
+        audit: Vec<AuditRecord>,
+    ) -> Result<u64> {
+        self.write_audited(audit, move |c| {
             let mut seqs: std::collections::HashMap<AgentId, i64> =
                 std::collections::HashMap::new();
             for m in &memories {
@@ -1032,24 +1112,32 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_memory(&self, agent: &AgentId, id: &MemoryId) -> Result<bool> {
+    async fn delete_memory(
+        &self,
+        agent: &AgentId,
+        id: &MemoryId,
+        audit: Vec<AuditRecord>,
+    ) -> Result<bool> {
         let (agent, id) = (agent.clone(), id.clone());
-        self.write(move |c| {
-            let aseq = agent_seq(c, &agent)?.ok_or(StoreError::NotFound)?;
-            let seq: Option<i64> = c
-                .prepare_cached("SELECT seq FROM memories WHERE id = ?1 AND agent_seq = ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![id.as_str(), aseq], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(be)?;
-            let Some(seq) = seq else { return Ok(false) };
-            c.execute("DELETE FROM memories_fts WHERE rowid = ?1", [seq])
-                .map_err(be)?;
-            c.execute("DELETE FROM memories WHERE seq = ?1", [seq])
-                .map_err(be)?;
-            Ok(true)
-        })
+        self.write_audited_with(
+            move |c| {
+                let aseq = agent_seq(c, &agent)?.ok_or(StoreError::NotFound)?;
+                let seq: Option<i64> = c
+                    .prepare_cached("SELECT seq FROM memories WHERE id = ?1 AND agent_seq = ?2")
+                    .and_then(|mut s| {
+                        s.query_row(params![id.as_str(), aseq], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(be)?;
+                let Some(seq) = seq else { return Ok(false) };
+                c.execute("DELETE FROM memories_fts WHERE rowid = ?1", [seq])
+                    .map_err(be)?;
+                c.execute("DELETE FROM memories WHERE seq = ?1", [seq])
+                    .map_err(be)?;
+                Ok(true)
+            },
+            move |deleted: &bool| if *deleted { audit } else { Vec::new() },
+        )
         .await
     }
 
@@ -1069,6 +1157,128 @@ impl Store for SqliteStore {
         })
         .await
         .map(|n| n as u64)
+    }
+
+    fn set_auditor(&self, auditor: Auditor) {
+        if let Ok(mut a) = self.inner.auditor.write() {
+            *a = Some(auditor);
+        }
+    }
+
+    async fn audit_init(&self, instance_id: &str) -> Result<u64> {
+        let auditor = self
+            .auditor()
+            .ok_or_else(|| StoreError::Audit("no audit signer is configured".into()))?;
+        let instance_id = instance_id.to_string();
+        self.write(move |c| {
+            let mut log = audit::SqlLog { conn: c };
+            let size =
+                dgc_audit::LogStorage::size(&log).map_err(|e| StoreError::Audit(e.to_string()))?;
+            if size > 0 {
+                return Ok(size);
+            }
+            auditor
+                .log
+                .init(&mut log, &instance_id, &auditor.signer, dgc_types::now())
+                .map(|a| a.size)
+                .map_err(|e| StoreError::Audit(e.to_string()))
+        })
+        .await
+    }
+
+    async fn audit_size(&self) -> Result<u64> {
+        self.read(|c| {
+            dgc_audit::LogStorage::size(&audit::SqlLog { conn: c })
+                .map_err(|e| StoreError::Audit(e.to_string()))
+        })
+        .await
+    }
+
+    async fn audit_records(&self, from: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT idx, bytes FROM audit_records WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+                )
+                .map_err(be)?;
+            s.query_map(params![from as i64, limit], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(be)
+        })
+        .await
+    }
+
+    async fn audit_inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        let log = self
+            .auditor()
+            .ok_or_else(|| StoreError::Audit("no audit signer is configured".into()))?
+            .log;
+        self.read(move |c| {
+            log.inclusion_proof(&audit::SqlLog { conn: c }, index, size)
+                .map_err(audit_err)
+        })
+        .await
+    }
+
+    async fn audit_consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
+        let log = self
+            .auditor()
+            .ok_or_else(|| StoreError::Audit("no audit signer is configured".into()))?
+            .log;
+        self.read(move |c| {
+            log.consistency_proof(&audit::SqlLog { conn: c }, from, to)
+                .map_err(audit_err)
+        })
+        .await
+    }
+
+    async fn audit_checkpoint(&self) -> Result<StoredCheckpoint> {
+        let auditor = self
+            .auditor()
+            .ok_or_else(|| StoreError::Audit("no audit signer is configured".into()))?;
+        self.write(move |c| {
+            let signed = auditor
+                .log
+                .checkpoint(&audit::SqlLog { conn: c }, &auditor.signer)
+                .map_err(audit_err)?;
+            let size = signed.checkpoint.size;
+            c.prepare_cached(
+                "INSERT INTO audit_checkpoints (size, note, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(size) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![size as i64, signed.note, ms(dgc_types::now())]))
+            .map_err(be)?;
+            // The first checkpoint at a size is the one kept (and possibly witnessed); serve it.
+            let note: String = c
+                .query_row(
+                    "SELECT note FROM audit_checkpoints WHERE size = ?1",
+                    [size as i64],
+                    |r| r.get(0),
+                )
+                .map_err(be)?;
+            Ok(StoredCheckpoint { size, note })
+        })
+        .await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached("SELECT size, note FROM audit_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
+                .map_err(be)?;
+            s.query_map(params![after_size.map_or(-1, |v| v as i64), limit], |r| {
+                Ok(StoredCheckpoint { size: r.get::<_, i64>(0)? as u64, note: r.get(1)? })
+            })
+            .and_then(Iterator::collect)
+            .map_err(be)
+        })
+        .await
     }
 
     async fn close(&self) {

@@ -76,6 +76,26 @@ CREATE VIRTUAL TABLE memories_fts USING fts5(
     tokenize = "ascii tokenchars '_'"
 );
 "#,
+    // 2: the audit log (RFC 6962 Merkle tree over signed records) and its signed checkpoints.
+    r#"
+CREATE TABLE audit_records (
+    idx   INTEGER PRIMARY KEY,
+    bytes BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE audit_nodes (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE audit_checkpoints (
+    size       INTEGER PRIMARY KEY,
+    note       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes and expects.

@@ -71,20 +71,20 @@ fn mem(agent: &AgentId, content: &str) -> NewMemory {
 async fn new_agent(s: &S, name: &str) -> AgentId {
     let a = agent(name);
     let id = a.agent.id.clone();
-    s.insert_agent(a).await.unwrap();
+    s.insert_agent(a, vec![]).await.unwrap();
     id
 }
 
 pub async fn keys_round_trip_and_lookup_by_hash(s: S) {
     let k = key("memory.*,agents.read", None, 7);
-    s.insert_key(k.clone()).await.unwrap();
+    s.insert_key(k.clone(), vec![]).await.unwrap();
     assert_eq!(s.key_by_hash([7; 32]).await.unwrap(), Some(k.clone()));
     assert_eq!(s.get_key(&k.info.id).await.unwrap(), Some(k.clone()));
     assert_eq!(s.key_by_hash([8; 32]).await.unwrap(), None);
     // The same secret hash twice is a conflict, and the first key is untouched.
     let dup = key("admin", None, 7);
     assert!(matches!(
-        s.insert_key(dup).await,
+        s.insert_key(dup, vec![]).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.key_by_hash([7; 32]).await.unwrap(), Some(k));
@@ -96,7 +96,7 @@ pub async fn key_revocation_cascades_to_children(s: S) {
     let grandchild = key("memory.read", Some(&child.info.id), 3);
     let other = key("*", None, 4);
     for k in [&root, &child, &grandchild, &other] {
-        s.insert_key(k.clone()).await.unwrap();
+        s.insert_key(k.clone(), vec![]).await.unwrap();
     }
     assert!(
         s.key_descends_from(&grandchild.info.id, &root.info.id)
@@ -119,7 +119,10 @@ pub async fn key_revocation_cascades_to_children(s: S) {
             .unwrap()
     );
 
-    let revoked = s.revoke_key(&child.info.id, now()).await.unwrap();
+    let revoked = s
+        .revoke_key(&child.info.id, now(), Box::new(|_| vec![]))
+        .await
+        .unwrap();
     assert_eq!(revoked.len(), 2);
     assert!(
         s.get_key(&grandchild.info.id)
@@ -141,27 +144,28 @@ pub async fn key_revocation_cascades_to_children(s: S) {
     );
     // Revoking again changes nothing; unknown ids are NotFound.
     assert!(
-        s.revoke_key(&child.info.id, now())
+        s.revoke_key(&child.info.id, now(), Box::new(|_| vec![]))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(matches!(
-        s.revoke_key(&KeyId::generate(), now()).await,
+        s.revoke_key(&KeyId::generate(), now(), Box::new(|_| vec![]))
+            .await,
         Err(StoreError::NotFound)
     ));
 }
 
 pub async fn key_listing_by_descendant_and_paging(s: S) {
     let root = key("*", None, 1);
-    s.insert_key(root.clone()).await.unwrap();
+    s.insert_key(root.clone(), vec![]).await.unwrap();
     let mut children = vec![];
     for i in 0..5u8 {
         let c = key("memory.read", Some(&root.info.id), 10 + i);
-        s.insert_key(c.clone()).await.unwrap();
+        s.insert_key(c.clone(), vec![]).await.unwrap();
         children.push(c);
     }
-    s.insert_key(key("*", None, 99)).await.unwrap();
+    s.insert_key(key("*", None, 99), vec![]).await.unwrap();
     let all = s.list_keys(&KeyFilter::default(), None, 100).await.unwrap();
     assert_eq!(all.items.len(), 7);
     let mine = s
@@ -228,7 +232,7 @@ pub async fn agents_crud_and_paging(s: S) {
         secret_key_enc: vec![],
     };
     assert!(matches!(
-        s.insert_agent(dup).await,
+        s.insert_agent(dup, vec![]).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -286,7 +290,7 @@ pub async fn agent_filter_by_ids_and_skill(s: S) {
     let mut rec = agent("c");
     rec.agent.config.skills = vec!["research".into()];
     let c = rec.agent.id.clone();
-    s.insert_agent(rec).await.unwrap();
+    s.insert_agent(rec, vec![]).await.unwrap();
     let only = s
         .list_agents(
             &AgentFilter {
@@ -334,17 +338,19 @@ pub async fn delete_agent_deletes_its_memories(s: S) {
     let a = new_agent(&s, "a").await;
     let b = new_agent(&s, "b").await;
     for i in 0..5 {
-        s.insert_memory(mem(&a, &format!("alpha note {i}")))
+        s.insert_memory(mem(&a, &format!("alpha note {i}")), vec![])
             .await
             .unwrap();
     }
-    s.insert_memory(mem(&b, "alpha of b")).await.unwrap();
+    s.insert_memory(mem(&b, "alpha of b"), vec![])
+        .await
+        .unwrap();
     assert_eq!(s.count_memories().await.unwrap(), 6);
-    assert_eq!(s.delete_agent(&a).await.unwrap(), 5);
+    assert_eq!(s.delete_agent(&a, vec![]).await.unwrap(), 5);
     assert_eq!(s.count_memories().await.unwrap(), 1);
     assert!(s.get_agent(&a).await.unwrap().is_none());
     assert!(matches!(
-        s.delete_agent(&a).await,
+        s.delete_agent(&a, vec![]).await,
         Err(StoreError::NotFound)
     ));
     // b's memories still searchable.
@@ -367,12 +373,15 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
     m1.tags = vec!["ops".into(), "incident".into()];
     m1.metadata
         .insert("source".into(), serde_json::json!({"pager": true}));
-    let m1 = s.insert_memory(m1).await.unwrap();
-    let m2 = s.insert_memory(mem(&a, "rollback fixed it")).await.unwrap();
+    let m1 = s.insert_memory(m1, vec![]).await.unwrap();
+    let m2 = s
+        .insert_memory(mem(&a, "rollback fixed it"), vec![])
+        .await
+        .unwrap();
     let mut r = mem(&a, "deploys at night are risky");
     r.kind = MemoryKind::Reflection;
     r.links = vec![m1.id.clone(), m2.id.clone()];
-    let r = s.insert_memory(r).await.unwrap();
+    let r = s.insert_memory(r, vec![]).await.unwrap();
 
     let got = s.get_memory(&a, &m1.id).await.unwrap().unwrap();
     assert_eq!(got.memory, m1);
@@ -385,7 +394,8 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
     assert!(s.get_memory(&b, &m1.id).await.unwrap().is_none());
     // Unknown agent: NotFound on insert.
     assert!(matches!(
-        s.insert_memory(mem(&AgentId::generate(), "x")).await,
+        s.insert_memory(mem(&AgentId::generate(), "x"), vec![])
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -393,7 +403,7 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.delete_memory(&AgentId::generate(), &m1.id).await,
+        s.delete_memory(&AgentId::generate(), &m1.id, vec![]).await,
         Err(StoreError::NotFound)
     ));
     assert!(
@@ -407,11 +417,14 @@ pub async fn memory_round_trip_links_and_backlinks(s: S) {
 pub async fn memory_links_must_stay_within_agent(s: S) {
     let a = new_agent(&s, "a").await;
     let b = new_agent(&s, "b").await;
-    let mb = s.insert_memory(mem(&b, "b's secret")).await.unwrap();
+    let mb = s
+        .insert_memory(mem(&b, "b's secret"), vec![])
+        .await
+        .unwrap();
     let before = s.count_memories().await.unwrap();
     let mut bad = mem(&a, "points at b");
     bad.links = vec![mb.id.clone()];
-    let err = s.insert_memory(bad).await.unwrap_err();
+    let err = s.insert_memory(bad, vec![]).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Invalid(f) if f.field == "links[0]"),
         "{err:?}"
@@ -419,7 +432,7 @@ pub async fn memory_links_must_stay_within_agent(s: S) {
     let mut dangling = mem(&a, "points nowhere");
     dangling.links = vec![MemoryId::generate()];
     assert!(matches!(
-        s.insert_memory(dangling).await,
+        s.insert_memory(dangling, vec![]).await,
         Err(StoreError::Invalid(_))
     ));
     assert_eq!(
@@ -442,7 +455,7 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
         if i % 2 == 0 {
             m.tags = vec!["even".into()];
         }
-        ids.push(s.insert_memory(m).await.unwrap().id);
+        ids.push(s.insert_memory(m, vec![]).await.unwrap().id);
     }
     let mut seen = vec![];
     let mut after = None;
@@ -510,23 +523,31 @@ pub async fn memory_list_newest_first_with_filters_and_cursor(s: S) {
 pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
     let a = new_agent(&s, "a").await;
     let b = new_agent(&s, "b").await;
-    s.insert_memory(mem(&a, "kubernetes kubernetes kubernetes cluster upgrade"))
-        .await
-        .unwrap();
-    s.insert_memory(mem(
-        &a,
-        "a long note that mentions kubernetes once among many other words here",
-    ))
+    s.insert_memory(
+        mem(&a, "kubernetes kubernetes kubernetes cluster upgrade"),
+        vec![],
+    )
     .await
     .unwrap();
-    s.insert_memory(mem(&a, "nothing relevant")).await.unwrap();
-    s.insert_memory(mem(&b, "kubernetes belongs to b"))
+    s.insert_memory(
+        mem(
+            &a,
+            "a long note that mentions kubernetes once among many other words here",
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    s.insert_memory(mem(&a, "nothing relevant"), vec![])
+        .await
+        .unwrap();
+    s.insert_memory(mem(&b, "kubernetes belongs to b"), vec![])
         .await
         .unwrap();
     let mut tagged = mem(&a, "kubernetes tagged semantic");
     tagged.kind = MemoryKind::Semantic;
     tagged.tags = vec!["k8s".into()];
-    s.insert_memory(tagged).await.unwrap();
+    s.insert_memory(tagged, vec![]).await.unwrap();
 
     let r = s
         .search_memories(
@@ -566,7 +587,7 @@ pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
     assert_eq!(filtered.items.len(), 1);
 
     // Two terms: OR semantics, documents with both rank first.
-    s.insert_memory(mem(&a, "cluster upgrade plan"))
+    s.insert_memory(mem(&a, "cluster upgrade plan"), vec![])
         .await
         .unwrap();
     let two = s
@@ -609,7 +630,7 @@ pub async fn memory_search_ranks_and_scopes_to_agent(s: S) {
 
 pub async fn memory_search_hostile_queries(s: S) {
     let a = new_agent(&s, "a").await;
-    s.insert_memory(mem(&a, "foo NEAR bar OR baz \"quoted\" it's"))
+    s.insert_memory(mem(&a, "foo NEAR bar OR baz \"quoted\" it's"), vec![])
         .await
         .unwrap();
     for q in [
@@ -648,10 +669,16 @@ pub async fn memory_search_hostile_queries(s: S) {
 
 pub async fn memory_delete_removes_from_search(s: S) {
     let a = new_agent(&s, "a").await;
-    let m = s.insert_memory(mem(&a, "ephemeral zebra")).await.unwrap();
-    let keep = s.insert_memory(mem(&a, "lasting zebra")).await.unwrap();
-    assert!(s.delete_memory(&a, &m.id).await.unwrap());
-    assert!(!s.delete_memory(&a, &m.id).await.unwrap());
+    let m = s
+        .insert_memory(mem(&a, "ephemeral zebra"), vec![])
+        .await
+        .unwrap();
+    let keep = s
+        .insert_memory(mem(&a, "lasting zebra"), vec![])
+        .await
+        .unwrap();
+    assert!(s.delete_memory(&a, &m.id, vec![]).await.unwrap());
+    assert!(!s.delete_memory(&a, &m.id, vec![]).await.unwrap());
     let r = s
         .search_memories(
             &a,
@@ -668,7 +695,7 @@ pub async fn memory_delete_removes_from_search(s: S) {
     );
     let b = new_agent(&s, "b").await;
     assert!(
-        !s.delete_memory(&b, &r.items[0].id).await.unwrap(),
+        !s.delete_memory(&b, &r.items[0].id, vec![]).await.unwrap(),
         "other agent cannot delete it"
     );
 }
@@ -709,7 +736,7 @@ pub async fn concurrent_writes_all_land(s: S) {
         let a = a.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
-                s.insert_memory(mem(&a, &format!("writer {t} item {i}")))
+                s.insert_memory(mem(&a, &format!("writer {t} item {i}")), vec![])
                     .await
                     .unwrap();
             }
@@ -732,7 +759,7 @@ pub async fn failed_write_does_not_poison_batch(s: S) {
             if i % 5 == 0 {
                 m.links = vec![MemoryId::generate()]; // fails
             }
-            s.insert_memory(m).await.is_ok()
+            s.insert_memory(m, vec![]).await.is_ok()
         }));
     }
     let mut ok = 0;
@@ -770,8 +797,172 @@ pub async fn close_then_calls_fail_cleanly(s: S) {
     let a = new_agent(&s, "a").await;
     s.close().await;
     assert!(matches!(
-        s.insert_memory(mem(&a, "late")).await,
+        s.insert_memory(mem(&a, "late"), vec![]).await,
         Err(StoreError::Closed)
     ));
     assert!(s.health().await.writable.is_err());
+}
+
+// --- audit log ---
+
+fn auditor(origin: &str) -> dgc_store::Auditor {
+    let name = dgc_audit::KeyName::new(origin).unwrap();
+    dgc_store::Auditor {
+        log: dgc_audit::Log::new(name.clone()),
+        signer: dgc_audit::Signer::generate(name),
+    }
+}
+
+fn memory_write(m: &NewMemory) -> dgc_store::AuditRecord {
+    dgc_store::AuditRecord::new(dgc_audit::Entry::MemoryWrite(
+        dgc_audit::entry::MemoryWrite {
+            memory_id: m.id.to_string(),
+            agent_id: m.agent_id.to_string(),
+            op: dgc_audit::entry::MemoryOp::Create,
+            kind: Some(m.kind.as_str().into()),
+            content_sha256: Some(dgc_audit::hash::sha256(m.content.as_bytes())),
+            request_id: None,
+        },
+    ))
+}
+
+pub async fn audit_records_commit_with_their_action_and_verify(s: S) {
+    let a = auditor("dgc.test/inst");
+    let trusted = a.signer.verifier().clone();
+    s.set_auditor(a);
+    assert_eq!(s.audit_init("inst").await.unwrap(), 1);
+    assert_eq!(s.audit_init("inst").await.unwrap(), 1, "init is idempotent");
+    let agent = new_agent(&s, "a").await;
+    for i in 0..5 {
+        let m = mem(&agent, &format!("audited {i}"));
+        let rec = memory_write(&m);
+        s.insert_memory(m, vec![rec]).await.unwrap();
+    }
+    assert_eq!(s.audit_size().await.unwrap(), 6);
+    let cp1 = s.audit_checkpoint().await.unwrap();
+    assert_eq!(cp1.size, 6);
+    assert_eq!(
+        s.audit_checkpoint().await.unwrap(),
+        cp1,
+        "same size, same stored checkpoint"
+    );
+    let m = mem(&agent, "one more");
+    let rec = memory_write(&m);
+    s.insert_memory(m, vec![rec]).await.unwrap();
+    let cp2 = s.audit_checkpoint().await.unwrap();
+    assert_eq!(
+        s.audit_checkpoints(None, 10).await.unwrap(),
+        vec![cp1.clone(), cp2.clone()]
+    );
+    assert_eq!(
+        s.audit_checkpoints(Some(6), 10).await.unwrap(),
+        vec![cp2.clone()]
+    );
+
+    // The whole log verifies offline with the instance key, checkpoints included.
+    let records = s.audit_records(0, 1000).await.unwrap();
+    assert_eq!(records.len(), 7);
+    let leaves: Vec<_> = records
+        .into_iter()
+        .map(|(i, b)| Ok::<_, dgc_audit::StorageError>(dgc_audit::LogLeaf::new(i, b)))
+        .collect();
+    let opts = dgc_audit::VerifyOptions::new(
+        dgc_audit::KeyName::new("dgc.test/inst").unwrap(),
+        vec![trusted],
+    );
+    let report = dgc_audit::verify_log(
+        leaves,
+        [cp1.note.as_bytes().to_vec(), cp2.note.as_bytes().to_vec()],
+        opts,
+    )
+    .unwrap();
+    assert_eq!(report.size, 7);
+
+    // Proofs come from stored nodes.
+    let incl = s.audit_inclusion_proof(3, 7).await.unwrap();
+    assert!(!incl.is_empty());
+    let cons = s.audit_consistency_proof(6, 7).await.unwrap();
+    assert!(!cons.is_empty());
+    assert!(s.audit_inclusion_proof(9, 7).await.is_err());
+    assert!(s.audit_consistency_proof(0, 7).await.is_err());
+}
+
+pub async fn audit_failure_means_the_action_did_not_happen(s: S) {
+    let agent = new_agent(&s, "a").await;
+    // No signer configured: audited writes are refused; unaudited ones still work.
+    let m = mem(&agent, "needs audit");
+    let rec = memory_write(&m);
+    assert!(matches!(
+        s.insert_memory(m, vec![rec]).await,
+        Err(StoreError::Audit(_))
+    ));
+    assert_eq!(s.count_memories().await.unwrap(), 0);
+    s.insert_memory(mem(&agent, "no audit needed"), vec![])
+        .await
+        .unwrap();
+    // A signer that is not the log's instance key: the append fails, so does the write.
+    let good = auditor("dgc.test/inst");
+    s.set_auditor(good.clone());
+    s.audit_init("inst").await.unwrap();
+    let wrong = dgc_store::Auditor {
+        log: good.log.clone(),
+        signer: dgc_audit::Signer::generate(dgc_audit::KeyName::new("someone.else").unwrap()),
+    };
+    s.set_auditor(wrong);
+    let m = mem(&agent, "must not be stored");
+    let id = m.id.clone();
+    let rec = memory_write(&m);
+    let err = s.insert_memory(m, vec![rec]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Audit(_)), "{err}");
+    assert!(s.get_memory(&agent, &id).await.unwrap().is_none());
+    assert_eq!(s.count_memories().await.unwrap(), 1);
+    assert_eq!(s.audit_size().await.unwrap(), 1);
+    // Keys are audited the same way.
+    let k = key("memory.read", None, 9);
+    let rec = dgc_store::AuditRecord::new(dgc_audit::Entry::ApiKeyRevoked(
+        dgc_audit::entry::ApiKeyRevoked {
+            key_id: k.info.id.to_string(),
+            reason: None,
+            request_id: None,
+        },
+    ));
+    assert!(s.insert_key(k.clone(), vec![rec]).await.is_err());
+    assert_eq!(s.get_key(&k.info.id).await.unwrap(), None);
+}
+
+pub async fn audit_revocation_records_every_revoked_key(s: S) {
+    s.set_auditor(auditor("dgc.test/inst"));
+    s.audit_init("inst").await.unwrap();
+    let root = key("*", None, 1);
+    let child = key("memory.*", Some(&root.info.id), 2);
+    s.insert_key(root.clone(), vec![]).await.unwrap();
+    s.insert_key(child, vec![]).await.unwrap();
+    let revoked = s
+        .revoke_key(
+            &root.info.id,
+            now(),
+            Box::new(|ids: &Vec<KeyId>| {
+                ids.iter()
+                    .map(|id| {
+                        dgc_store::AuditRecord::new(dgc_audit::Entry::ApiKeyRevoked(
+                            dgc_audit::entry::ApiKeyRevoked {
+                                key_id: id.to_string(),
+                                reason: None,
+                                request_id: None,
+                            },
+                        ))
+                    })
+                    .collect()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 2);
+    assert_eq!(s.audit_size().await.unwrap(), 3);
+    // Deleting a missing memory appends nothing.
+    let agent = new_agent(&s, "a").await;
+    let m = mem(&agent, "x");
+    let rec = memory_write(&m);
+    assert!(!s.delete_memory(&agent, &m.id, vec![rec]).await.unwrap());
+    assert_eq!(s.audit_size().await.unwrap(), 3);
 }

@@ -47,7 +47,10 @@ macro_rules! conformance_suite {
                 failed_write_does_not_poison_batch,
                 meta_first_writer_wins,
                 health_reports_ok,
-                close_then_calls_fail_cleanly
+                close_then_calls_fail_cleanly,
+                audit_records_commit_with_their_action_and_verify,
+                audit_failure_means_the_action_did_not_happen,
+                audit_revocation_records_every_revoked_key
             );
         }
     };

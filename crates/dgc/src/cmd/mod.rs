@@ -1,6 +1,7 @@
 //! CLI commands that talk to a running server.
 
 pub mod agent;
+pub mod audit;
 pub mod auth;
 pub mod memory;
 

@@ -2,6 +2,7 @@
 //! the CLI and plain HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod audit;
 mod cli;
 mod sandbox;
 mod serve;
