@@ -28,6 +28,9 @@ pub enum Command {
     Sandbox(SandboxCmd),
     /// Probe what this host supports for sandboxing, with remediation for what is missing.
     Doctor(dgc_sandbox::cli::DoctorArgs),
+    /// Evaluate actions against the gates and test gate policies (operator tools, no server).
+    #[command(subcommand)]
+    Gates(dgc_gates::cli::GatesCmd),
     /// Issue, list and revoke API keys.
     #[command(subcommand)]
     Auth(AuthCmd),

@@ -35,6 +35,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         }
         cli::Command::Sandbox(cli::SandboxCmd::Run(args)) => Ok(dgc_sandbox::cli::run(args)),
         cli::Command::Doctor(args) => Ok(dgc_sandbox::cli::doctor(args)),
+        cli::Command::Gates(cmd) => Ok(dgc_gates::cli::run(cmd)),
         cli::Command::Auth(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::auth::run(c, cmd))),
         cli::Command::Agent(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::agent::run(c, cmd))),
         cli::Command::Memory(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::memory::run(c, cmd))),

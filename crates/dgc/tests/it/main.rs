@@ -4,6 +4,7 @@
 
 mod audit;
 mod cli;
+mod gates;
 mod sandbox;
 mod serve;
 
