@@ -2,9 +2,8 @@
 //! compared in constant time), a short-lived cache of verified keys, and the request's
 //! [`Principal`] with its effective (possibly narrowed) capabilities.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -18,6 +17,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::AppState;
+use crate::cache::TtlCache;
 use crate::error::ApiError;
 
 /// Header that narrows a request to fewer capabilities than its key holds.
@@ -93,44 +93,25 @@ impl Principal {
 /// Verified keys by secret hash, kept briefly so authentication does not hit the store on every
 /// request. Revocation on this instance evicts immediately; the TTL bounds how long a revocation
 /// made elsewhere (another instance) can go unnoticed.
-type CachedKeys = HashMap<[u8; 32], (Arc<KeyRecord>, Instant)>;
-
 #[derive(Debug)]
-pub struct KeyCache {
-    map: RwLock<CachedKeys>,
-    ttl: Duration,
-    max: usize,
-}
+pub struct KeyCache(TtlCache<[u8; 32], KeyRecord>);
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            map: RwLock::new(HashMap::new()),
-            ttl,
-            max: 100_000,
-        }
+        Self(TtlCache::new(ttl, 100_000))
     }
 
     fn get(&self, hash: &[u8; 32]) -> Option<Arc<KeyRecord>> {
-        let map = self.map.read().ok()?;
-        let (rec, at) = map.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| rec.clone())
+        self.0.get(hash)
     }
 
     fn put(&self, hash: [u8; 32], rec: Arc<KeyRecord>) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= self.max {
-                map.clear();
-            }
-            map.insert(hash, (rec, Instant::now()));
-        }
+        self.0.put(hash, rec);
     }
 
     /// Drops cached entries for these keys (after revocation).
     pub fn evict(&self, ids: &[KeyId]) {
-        if let Ok(mut map) = self.map.write() {
-            map.retain(|_, (rec, _)| !ids.contains(&rec.info.id));
-        }
+        self.0.retain(|rec| !ids.contains(&rec.info.id));
     }
 }
 

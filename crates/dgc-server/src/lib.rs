@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+mod cache;
 pub mod crypto;
 pub mod error;
 pub mod extract;
@@ -68,6 +69,7 @@ struct StateInner {
     limits: Limits,
     metrics: Metrics,
     keys: auth::KeyCache,
+    agents: cache::TtlCache<dgc_types::AgentId, dgc_store::AgentRecord>,
     instance: Instance,
     witnesses: audit::Witnesses,
     access_log: bool,
@@ -122,6 +124,7 @@ impl AppState {
                 limits: opts.limits,
                 metrics,
                 keys: auth::KeyCache::new(opts.key_cache_ttl),
+                agents: cache::TtlCache::new(opts.key_cache_ttl, 100_000),
                 instance,
                 witnesses,
                 access_log: opts.access_log,
@@ -144,6 +147,26 @@ impl AppState {
     pub fn instance(&self) -> &Instance {
         &self.inner.instance
     }
+    /// An agent by id, from the cache or the store (`None` if it does not exist).
+    pub async fn agent(
+        &self,
+        id: &dgc_types::AgentId,
+    ) -> Result<Option<Arc<dgc_store::AgentRecord>>, dgc_store::StoreError> {
+        if let Some(a) = self.inner.agents.get(id) {
+            return Ok(Some(a));
+        }
+        let found = self.inner.store.get_agent(id).await?.map(Arc::new);
+        if let Some(a) = &found {
+            self.inner.agents.put(id.clone(), a.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets a cached agent after it changed.
+    pub fn forget_agent(&self, id: &dgc_types::AgentId) {
+        self.inner.agents.remove(id);
+    }
+
     pub fn witnesses(&self) -> &audit::Witnesses {
         &self.inner.witnesses
     }

@@ -30,7 +30,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Serve(args) => {
             let cfg = config::ServeConfig::load(&args)?;
-            logging::init(cfg.log_format, &cfg.log_level)?;
+            let _log = logging::init(cfg.log_format, &cfg.log_level)?;
             runtime()?.block_on(serve::serve(cfg))
         }
         cli::Command::Sandbox(cli::SandboxCmd::Run(args)) => Ok(dgc_sandbox::cli::run(args)),
@@ -49,7 +49,7 @@ fn client_cmd(
     opts: cli::ClientOpts,
     f: impl FnOnce(client::Client) -> CmdFuture,
 ) -> anyhow::Result<ExitCode> {
-    logging::init(config::LogFormat::Text, "warn")?;
+    let _log = logging::init(config::LogFormat::Text, "warn")?;
     let client = client::Client::new(&opts)?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

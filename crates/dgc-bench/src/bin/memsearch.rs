@@ -112,19 +112,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let now = dgc_types::now();
             let id = AgentId::generate();
             store
-                .insert_agent(AgentRecord {
-                    agent: Agent {
-                        id: id.clone(),
-                        name: format!("agent-{i}"),
-                        description: None,
-                        config: AgentConfig::default(),
-                        status: AgentStatus::Active,
-                        public_key: String::new(),
-                        created_at: now,
-                        updated_at: now,
+                .insert_agent(
+                    AgentRecord {
+                        agent: Agent {
+                            id: id.clone(),
+                            name: format!("agent-{i}"),
+                            description: None,
+                            config: AgentConfig::default(),
+                            status: AgentStatus::Active,
+                            public_key: String::new(),
+                            created_at: now,
+                            updated_at: now,
+                        },
+                        secret_key_enc: vec![],
                     },
-                    secret_key_enc: vec![],
-                }, vec![])
+                    vec![],
+                )
                 .await?;
             ids.push(id);
         }
@@ -179,7 +182,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut v = Vec::with_capacity(k);
             let mut recs = Vec::with_capacity(k);
             for i in 0..k {
-                let words: Vec<String> = (0..args.words).map(|_| format!("w{}", zipf.sample(&mut rng))).collect();
+                let words: Vec<String> = (0..args.words)
+                    .map(|_| format!("w{}", zipf.sample(&mut rng)))
+                    .collect();
                 let m = NewMemory {
                     id: MemoryId::generate(),
                     agent_id: agent_ids[(done + i) % agent_ids.len()].clone(),
@@ -190,14 +195,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     links: vec![],
                     created_at: dgc_types::now(),
                 };
-                recs.push(dgc_store::AuditRecord::new(dgc_audit::Entry::MemoryWrite(dgc_audit::entry::MemoryWrite {
-                    memory_id: m.id.to_string(),
-                    agent_id: m.agent_id.to_string(),
-                    op: dgc_audit::entry::MemoryOp::Create,
-                    kind: Some("episodic".into()),
-                    content_sha256: Some(dgc_audit::hash::sha256(m.content.as_bytes())),
-                    request_id: None,
-                })));
+                recs.push(dgc_store::AuditRecord::new(dgc_audit::Entry::MemoryWrite(
+                    dgc_audit::entry::MemoryWrite {
+                        memory_id: m.id.to_string(),
+                        agent_id: m.agent_id.to_string(),
+                        op: dgc_audit::entry::MemoryOp::Create,
+                        kind: Some("episodic".into()),
+                        content_sha256: Some(dgc_audit::hash::sha256(m.content.as_bytes())),
+                        request_id: None,
+                    },
+                )));
                 v.push(m);
             }
             store.insert_memories(v, recs).await?;
@@ -262,10 +269,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     // Through the HTTP API, in process (auth, routing, JSON), same store.
-    let data = tempfile::tempdir()?;
+    // The benchmark database's identity is sealed with a master key kept next to it.
     let store_dyn: Arc<dyn Store> = store.clone();
-    let instance = dgc_server::bootstrap(data.path(), store_dyn.as_ref()).await?;
-    let admin = std::fs::read_to_string(data.path().join("admin.key"))?
+    let instance = dgc_server::bootstrap(&dir, store_dyn.as_ref()).await?;
+    let admin = std::fs::read_to_string(dir.join("admin.key"))?
         .trim()
         .to_string();
     let state = dgc_server::AppState::new(
@@ -323,13 +330,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
              CREATE VIRTUAL TABLE global_fts USING fts5(content, content = '', tokenize = 'unicode61 remove_diacritics 2');
              CREATE VIRTUAL TABLE agenttok_fts USING fts5(agent, content, content = '', tokenize = 'unicode61 remove_diacritics 2');",
         )?;
-        let src = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let src =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut rows = src.prepare("SELECT seq, agent_seq, content FROM memories ORDER BY seq")?;
         let mut it = rows.query([])?;
         base.execute_batch("BEGIN")?;
         {
             let mut g = base.prepare("INSERT INTO global_fts (rowid, content) VALUES (?1, ?2)")?;
-            let mut a = base.prepare("INSERT INTO agenttok_fts (rowid, agent, content) VALUES (?1, ?2, ?3)")?;
+            let mut a = base
+                .prepare("INSERT INTO agenttok_fts (rowid, agent, content) VALUES (?1, ?2, ?3)")?;
             while let Some(r) = it.next()? {
                 let (seq, agent, content): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
                 g.execute(rusqlite::params![seq, content])?;
@@ -337,16 +346,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         base.execute_batch("COMMIT")?;
-        println!("\n(built baseline tables in {:.1}s)", t.elapsed().as_secs_f64());
+        println!(
+            "\n(built baseline tables in {:.1}s)",
+            t.elapsed().as_secs_f64()
+        );
     }
     let agent_seqs: Vec<i64> = {
-        let src = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let src =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut st = src.prepare("SELECT seq FROM agents")?;
         st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     let baseline_n = 30.min(args.queries);
     println!("\nbaselines in the same run ({baseline_n} queries per class), p50 / p95 ms:");
-    println!("| class | plain FTS5 bm25 top-10, all rows | FTS5 agent token AND term, bm25 top-10 |");
+    println!(
+        "| class | plain FTS5 bm25 top-10, all rows | FTS5 agent token AND term, bm25 top-10 |"
+    );
     println!("|---|---|---|");
     for (name, gen_q) in &classes {
         let (mut g_lat, mut a_lat) = (Vec::new(), Vec::new());

@@ -148,11 +148,10 @@ pub async fn get_agent(
     principal.require("agents.read")?;
     let id = visible_agent(&principal, &id)?;
     let rec = state
-        .store()
-        .get_agent(&id)
+        .agent(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(Json(rec.agent))
+    Ok(Json(rec.agent.clone()))
 }
 
 /// RFC 7386 JSON merge patch.
@@ -219,6 +218,7 @@ pub async fn patch_agent(
             dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
             e => e.into(),
         })?;
+    state.forget_agent(&id);
     Ok(Json(agent))
 }
 
@@ -271,6 +271,7 @@ pub async fn delete_agent(
             dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
             e => e.into(),
         })?;
+    state.forget_agent(&id);
     state.metrics().agents.dec();
     state.metrics().memories.sub(n as i64);
     tracing::info!(agent_id = %id, memories = n, by = %principal.key_id, "deleted agent");

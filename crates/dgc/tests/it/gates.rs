@@ -11,7 +11,12 @@ fn eval(input: &str) -> (i32, serde_json::Value) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code().unwrap_or(-1), v)
@@ -30,7 +35,13 @@ fn eval_denies_destructive_commands_and_allows_ordinary_ones() {
     let (code, v) = eval(&call("sudo rm -rf --no-preserve-root /"));
     assert_eq!(code, 0);
     assert_eq!(v["decision"], "deny", "{v}");
-    assert!(v["gates"].as_array().unwrap().iter().any(|g| g["gate"] == "ahimsa" && g["decision"] == "deny"));
+    assert!(
+        v["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["gate"] == "ahimsa" && g["decision"] == "deny")
+    );
     let (code, v) = eval(&call("ls -la build/"));
     assert_eq!(code, 0);
     assert_eq!(v["decision"], "allow", "{v}");
@@ -41,8 +52,16 @@ fn eval_denies_destructive_commands_and_allows_ordinary_ones() {
 #[test]
 fn test_runs_every_example_of_a_policy_directory() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dgc-gates/policy-example");
-    let out = Command::new(crate::BIN).args(["gates", "test", dir]).output().unwrap();
+    let out = Command::new(crate::BIN)
+        .args(["gates", "test", dir])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains(" 0 failed"), "{text}");
 }
