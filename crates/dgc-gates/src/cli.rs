@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::examples::{ExampleResult, run_embedded, run_user};
+use crate::gates::content_safety::{ClassifierConfig, ClassifierOutcome};
 use crate::model::{Action, GateRequest, Principal, StateSnapshot, TaskContext};
 use crate::policy::{Policy, PolicyError, read_rego_dir};
 
@@ -53,12 +54,32 @@ pub fn run(cmd: GatesCmd) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// [`run`] with explicit streams, for tests and embedding.
+/// Calls an external content classifier (the runtime's HTTP client); see
+/// [`crate::classifier_job`].
+pub type Classify<'a> = &'a mut dyn FnMut(&ClassifierConfig, &str) -> ClassifierOutcome;
+
+/// [`run`] with explicit streams, for tests and embedding. This crate does no network I/O: a
+/// configured content classifier counts as unreachable here (its fallback applies); the `dgc`
+/// binary passes an HTTP client through [`run_with_classifier`].
 pub fn run_with(
     cmd: GatesCmd,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
+) -> u8 {
+    let mut none = |_: &ClassifierConfig, _: &str| ClassifierOutcome::Unreachable {
+        error: "this build has no classifier client".into(),
+    };
+    run_with_classifier(cmd, stdin, out, err, &mut none)
+}
+
+/// [`run_with`], calling `classify` when the policy configures an external classifier.
+pub fn run_with_classifier(
+    cmd: GatesCmd,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    classify: Classify<'_>,
 ) -> u8 {
     let r = match cmd {
         GatesCmd::Eval {
@@ -73,6 +94,7 @@ pub fn run_with(
             pretty,
             stdin,
             out,
+            classify,
         ),
         GatesCmd::Test { dir } => test(&dir, out),
     };
@@ -141,6 +163,7 @@ fn eval(
     pretty: bool,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
+    classify: Classify<'_>,
 ) -> Result<u8, String> {
     let policy = load_policy(policy, rego)?;
     let bytes = read_input(input, stdin)?;
@@ -150,11 +173,23 @@ fn eval(
     if context.now_ms == 0 {
         context.now_ms = crate::cli_now_ms();
     }
+    let mut state = doc.state;
+    {
+        let probe = GateRequest {
+            principal: &doc.principal,
+            action: &doc.action,
+            context: &context,
+            state: &state,
+        };
+        if let Some((cfg, text)) = crate::classifier_job(&policy, &probe, doc.output.as_deref()) {
+            state.classifier = Some(classify(&cfg, &text));
+        }
+    }
     let req = GateRequest {
         principal: &doc.principal,
         action: &doc.action,
         context: &context,
-        state: &doc.state,
+        state: &state,
     };
     let ev = crate::evaluate(&policy, &req);
     let mut v = serde_json::to_value(&ev.decision).map_err(|e| e.to_string())?;

@@ -28,7 +28,10 @@ pub use decision::{
     Evaluation, GateRecord, GatedAction, Mode, Outcome, Redaction, StateUpdate, Verdict,
 };
 pub use gates::GateId;
-pub use gates::content_safety::{ClassifierOutcome, classifier_request, parse_classifier_response};
+pub use gates::content_safety::{
+    ClassifierConfig, ClassifierOutcome, classifier_job, classifier_request,
+    parse_classifier_response,
+};
 pub use gates::secrets_dlp::SecretValues;
 pub use model::{
     Action, Delegation, GateRequest, MemoryWrite, ModelCall, OutboundMessage, Principal, RiskClass,

@@ -145,7 +145,7 @@ impl Client {
         Err(ApiFailure {
             status: status.as_u16(),
             code: err["code"].as_str().unwrap_or("error").to_string(),
-            message: err["message"].as_str().map_or(text.clone(), str::to_string),
+            message: err["message"].as_str().map_or(text, str::to_string),
             request_id: err["request_id"].as_str().unwrap_or("-").to_string(),
         }
         .into())

@@ -1,6 +1,7 @@
 //! The `dgc` binary: parse arguments, set up logging, run the chosen command.
 #![forbid(unsafe_code)]
 
+mod classifier;
 mod cli;
 mod client;
 mod cmd;
@@ -35,7 +36,16 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         }
         cli::Command::Sandbox(cli::SandboxCmd::Run(args)) => Ok(dgc_sandbox::cli::run(args)),
         cli::Command::Doctor(args) => Ok(dgc_sandbox::cli::doctor(args)),
-        cli::Command::Gates(cmd) => Ok(dgc_gates::cli::run(cmd)),
+        cli::Command::Gates(cmd) => {
+            let code = dgc_gates::cli::run_with_classifier(
+                cmd,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+                &mut classifier::classify_blocking,
+            );
+            Ok(ExitCode::from(code))
+        }
         cli::Command::Auth(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::auth::run(c, cmd))),
         cli::Command::Agent(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::agent::run(c, cmd))),
         cli::Command::Memory(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::memory::run(c, cmd))),

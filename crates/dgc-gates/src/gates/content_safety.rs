@@ -113,6 +113,31 @@ pub struct Gate {
     names: Vec<&'static str>,
 }
 
+/// The external classifier call the runtime must make before evaluating `req` (and, with
+/// `output`, before scanning that output): the configured classifier and the text to send. `None`
+/// when the gate is off, no classifier is configured, the snapshot already carries a verdict, or the
+/// action has no text this gate judges (only model output and outbound message bodies).
+pub fn classifier_job(
+    policy: &crate::Policy,
+    req: &crate::GateRequest<'_>,
+    output: Option<&str>,
+) -> Option<(ClassifierConfig, String)> {
+    if policy.mode(super::GateId::ContentSafety) == crate::decision::Mode::Off
+        || req.state.classifier.is_some()
+    {
+        return None;
+    }
+    let cfg = policy.gates().content_safety.classifier()?;
+    let text = match (req.action, output) {
+        (Action::ModelCall(_), Some(o)) => o.to_string(),
+        (Action::OutboundMessage(m), _) if policy.gates().content_safety.cfg.outbound_messages => {
+            m.body.clone()
+        }
+        _ => return None,
+    };
+    Some((cfg.clone(), text))
+}
+
 /// The chat-completions body the runtime POSTs to the classifier.
 pub fn classifier_request(cfg: &ClassifierConfig, text: &str) -> Value {
     json!({
