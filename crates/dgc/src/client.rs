@@ -151,6 +151,29 @@ impl Client {
         .into())
     }
 
+    /// Every item of a paginated list (`{"data": [...], "next_cursor"}`), following the cursors.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("limit", "500".to_string()));
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let v = self.call(Method::GET, path, &q, None).await?;
+            rows.extend(v["data"].as_array().cloned().unwrap_or_default());
+            match v["next_cursor"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => return Ok(rows),
+            }
+        }
+    }
+
     /// Prints `v` as pretty JSON (for `--json`).
     pub fn print_json(v: &Value) {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());

@@ -126,6 +126,14 @@ pub async fn list_agents(
     }))
 }
 
+/// A store `NotFound` for an agent-scoped operation means the agent is missing.
+pub(crate) fn agent_not_found(e: dgc_store::StoreError) -> ApiError {
+    match e {
+        dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
+        e => e.into(),
+    }
+}
+
 /// Resolves a path id to an agent id the principal may see; otherwise 404 (existence is not leaked).
 pub(crate) fn visible_agent(principal: &Principal, raw: &str) -> ApiResult<AgentId> {
     let id: AgentId = parse_id(raw)?;
@@ -214,10 +222,7 @@ pub async fn patch_agent(
         .store()
         .update_agent(&id, dgc_types::now(), edit)
         .await
-        .map_err(|e| match e {
-            dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
-            e => e.into(),
-        })?;
+        .map_err(agent_not_found)?;
     state.forget_agent(&id);
     Ok(Json(agent))
 }
@@ -267,10 +272,7 @@ pub async fn delete_agent(
         .store()
         .delete_agent(&id, vec![record])
         .await
-        .map_err(|e| match e {
-            dgc_store::StoreError::NotFound => ApiError::not_found("agent"),
-            e => e.into(),
-        })?;
+        .map_err(agent_not_found)?;
     state.forget_agent(&id);
     state.metrics().agents.dec();
     state.metrics().memories.sub(n as i64);

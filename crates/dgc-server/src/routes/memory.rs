@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dgc_store::{MemoryFilter, NewMemory, SearchTerms, StoreError};
+use dgc_store::{MemoryFilter, NewMemory, SearchTerms};
 use dgc_types::memory::{CreateMemory, Memory, MemoryDetail, MemoryKind};
 use dgc_types::{ErrorBody, ErrorCode, MemoryId, Page};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::agents::visible_agent;
+use super::agents::{agent_not_found, visible_agent};
 use super::{PageParams, parse_id};
 use crate::AppState;
 use crate::audit;
@@ -19,13 +19,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::request_id;
 use dgc_audit::entry::MemoryOp;
-
-fn agent_not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("agent"),
-        e => e.into(),
-    }
-}
 
 /// Store a memory for an agent.
 #[utoipa::path(post, path = "/v1/agents/{id}/memory", tag = "memory", request_body = CreateMemory,

@@ -39,23 +39,8 @@ pub async fn run(c: Client, cmd: AgentCmd) -> anyhow::Result<ExitCode> {
             }
         }
         AgentCmd::List { skill } => {
-            let mut after: Option<String> = None;
-            let mut rows = Vec::new();
-            loop {
-                let mut q = vec![("limit", "500".to_string())];
-                if let Some(a) = &after {
-                    q.push(("after", a.clone()));
-                }
-                if let Some(sk) = &skill {
-                    q.push(("skill", sk.clone()));
-                }
-                let v = c.call(Method::GET, "/v1/agents", &q, None).await?;
-                rows.extend(v["data"].as_array().cloned().unwrap_or_default());
-                match v["next_cursor"].as_str() {
-                    Some(n) => after = Some(n.to_string()),
-                    None => break,
-                }
-            }
+            let extra: Vec<(&str, String)> = skill.iter().map(|sk| ("skill", sk.clone())).collect();
+            let rows = c.list_all("/v1/agents", &extra).await?;
             if c.json {
                 Client::print_json(&json!(rows));
             } else {

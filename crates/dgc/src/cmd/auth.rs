@@ -53,20 +53,7 @@ pub async fn run(c: Client, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
             }
         }
         AuthCmd::List => {
-            let mut after: Option<String> = None;
-            let mut rows = Vec::new();
-            loop {
-                let mut q = vec![("limit", "500".to_string())];
-                if let Some(a) = &after {
-                    q.push(("after", a.clone()));
-                }
-                let v = c.call(Method::GET, "/v1/keys", &q, None).await?;
-                rows.extend(v["data"].as_array().cloned().unwrap_or_default());
-                match v["next_cursor"].as_str() {
-                    Some(n) => after = Some(n.to_string()),
-                    None => break,
-                }
-            }
+            let rows = c.list_all("/v1/keys", &[]).await?;
             if c.json {
                 Client::print_json(&json!(rows));
             } else {
