@@ -51,6 +51,7 @@ pub async fn create_agent(
         ));
     }
     req.validate()?;
+    check_gate_overrides(builtin_policy()?, &req.config)?;
     let id = AgentId::generate();
     let (signing_key, public_key) = crypto::new_identity();
     let sealed = crypto::seal_signing_key(
@@ -124,6 +125,36 @@ pub async fn list_agents(
         data: listed.items,
         next_cursor: listed.next_cursor,
     }))
+}
+
+/// The built-in gate policy, loaded (and its embedded examples checked) once per process.
+fn builtin_policy() -> Result<&'static dgc_gates::Policy, ApiError> {
+    static POLICY: std::sync::OnceLock<Result<dgc_gates::Policy, String>> =
+        std::sync::OnceLock::new();
+    POLICY
+        .get_or_init(|| dgc_gates::Policy::builtin().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(ApiError::internal)
+}
+
+/// Checks an agent's gate overrides (and autonomy) against the gate engine, so a bad override is a
+/// 422 at configuration time, not a failure at the agent's first action.
+fn check_gate_overrides(
+    policy: &dgc_gates::Policy,
+    config: &dgc_types::agent::AgentConfig,
+) -> Result<(), FieldError> {
+    let invalid = |m: String| FieldError::new("config.gates", m);
+    let autonomy = serde_json::to_value(config.autonomy)
+        .and_then(serde_json::from_value)
+        .map_err(|e| invalid(e.to_string()))?;
+    let overrides = dgc_gates::AgentOverrides {
+        autonomy: Some(autonomy),
+        gates: config.gates.clone(),
+    };
+    policy
+        .with_overrides(&overrides)
+        .map(|_| ())
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// A store `NotFound` for an agent-scoped operation means the agent is missing.
@@ -204,6 +235,7 @@ pub async fn patch_agent(
             "a merge patch must be a JSON object",
         ));
     }
+    let policy = builtin_policy()?;
     let edit = Box::new(move |spec: AgentSpec| -> Result<AgentSpec, FieldError> {
         let mut doc =
             serde_json::to_value(&spec).map_err(|e| FieldError::new("config", e.to_string()))?;
@@ -216,6 +248,7 @@ pub async fn patch_agent(
             )
         })?;
         new.validate()?;
+        check_gate_overrides(policy, &new.config)?;
         Ok(new)
     });
     let agent = state
