@@ -132,6 +132,15 @@ pub enum AuditCmd {
     },
     /// Print the current signed checkpoint (C2SP signed note).
     Checkpoint,
+    /// Verify a self-contained attestation bundle offline (no server, no database): checkpoint
+    /// signature, inclusion of the record, the record's signature, the envelope's signatures.
+    VerifyBundle {
+        /// The bundle (JSON), or `-` for standard input.
+        bundle: PathBuf,
+        /// The instance's signed-note verifier key (repeatable: any of them may have signed).
+        #[arg(long, required = true)]
+        vkey: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,6 +49,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Auth(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::auth::run(c, cmd))),
         cli::Command::Agent(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::agent::run(c, cmd))),
         cli::Command::Memory(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::memory::run(c, cmd))),
+        cli::Command::Audit(cli::AuditCmd::VerifyBundle { bundle, vkey }) => {
+            cmd::audit::verify_bundle(&bundle, &vkey)
+        }
         cli::Command::Audit(cmd) => client_cmd(cli.client, |c| Box::pin(cmd::audit::run(c, cmd))),
     }
 }

@@ -26,6 +26,7 @@ pub async fn run(c: Client, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             print!("{v}");
             Ok(ExitCode::SUCCESS)
         }
+        AuditCmd::VerifyBundle { bundle, vkey } => verify_bundle(&bundle, &vkey),
         AuditCmd::Verify {
             data_dir,
             vkey,
@@ -59,6 +60,44 @@ pub async fn run(c: Client, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 }
                 Err(Failure::Other(e)) => Err(e),
             }
+        }
+    }
+}
+
+/// `dgc audit verify-bundle`: needs nothing but the bundle and the instance's verifier key.
+pub fn verify_bundle(path: &Path, vkeys: &[String]) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let trusted = vkeys
+        .iter()
+        .map(|v| VerifierKey::parse(v).map_err(|e| anyhow!("--vkey {v}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().take(16 << 20).read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("opening {}", path.display()))?
+            .take(16 << 20)
+            .read_to_end(&mut bytes)?;
+    }
+    let verified =
+        dgc_audit::Bundle::from_json(&bytes).and_then(|b| dgc_audit::verify_bundle(&b, &trusted));
+    match verified {
+        Ok(v) => {
+            println!(
+                "attestation {} verified: agent key {}, instance key {}, record {} of the tree of {} records ({})",
+                v.attestation_id,
+                v.agent_key.to_vkey(),
+                v.instance_key.to_vkey(),
+                v.log_index,
+                v.checkpoint.size,
+                v.checkpoint.origin
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("bundle verification FAILED: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

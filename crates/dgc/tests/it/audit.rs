@@ -178,3 +178,123 @@ fn tampering_is_detected_and_located() {
     let (_t, d) = copy(&f);
     assert_fails(&d, &["--vkey", &other.verifier().to_vkey()], "");
 }
+
+/// Builds an attestation bundle the way the server will (agent + instance signatures, recorded in
+/// the log, proven against a signed checkpoint).
+fn bundle() -> (String, String) {
+    use dgc_audit::*;
+    let origin = KeyName::new("dgc.local/inst-test").unwrap();
+    let inst = Signer::generate(origin.clone());
+    let agent = Signer::generate(agent_key_name(&origin, "ag_1").unwrap());
+    let log = Log::new(origin);
+    let mut store = MemoryStorage::new();
+    log.init(
+        &mut store,
+        "inst-test",
+        &inst,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let added = Entry::AgentKeyAdded(entry::AgentKeyAdded {
+        agent_id: "ag_1".into(),
+        key: agent.verifier().clone(),
+    });
+    log.append(
+        &mut store,
+        &inst,
+        vec![PendingRecord::new(added, time::OffsetDateTime::now_utc()).with_cosigner(&agent)],
+    )
+    .unwrap();
+    let st = Statement::new(
+        vec![
+            ResourceDescriptor::sha256_of("input", b"{}"),
+            ResourceDescriptor::sha256_of("output", b"ok"),
+        ],
+        ActionPredicate {
+            instance_id: "inst-test".into(),
+            agent: AgentRef {
+                id: "ag_1".into(),
+                key_id: agent.key_id().to_string(),
+            },
+            action: ActionRef {
+                kind: entry::AttestationSubject::ToolCall,
+                task_id: None,
+                step: None,
+                tool: Some("fs.read".into()),
+                outcome: Some("succeeded".into()),
+            },
+            request_id: Some("req-1".into()),
+            gate_decisions: serde_json::json!([]),
+            sandbox_profile: serde_json::json!({"tier": "process"}),
+            timings: Timings {
+                started_at: "2026-11-25T00:00:00Z".into(),
+                finished_at: "2026-11-25T00:00:00.010Z".into(),
+                duration_ms: 10,
+            },
+            model_calls: vec![],
+        },
+    );
+    let env = sign_attestation(&st, &agent, &inst).unwrap();
+    let e = attestation_entry("att_1", &st, &env, agent.verifier(), inst.verifier());
+    let a = log
+        .append(
+            &mut store,
+            &inst,
+            vec![PendingRecord::new(
+                Entry::Attestation(Box::new(e)),
+                time::OffsetDateTime::now_utc(),
+            )],
+        )
+        .unwrap();
+    let cp = log.checkpoint(&store, &inst).unwrap();
+    let b = build_bundle(&log, &store, "att_1", &env, a.first_index, &cp.note).unwrap();
+    (
+        String::from_utf8(b.to_json_pretty()).unwrap(),
+        inst.verifier().to_vkey(),
+    )
+}
+
+#[test]
+fn verify_bundle_works_offline_and_rejects_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, vkey) = bundle();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(&path, &json).unwrap();
+    let run = |p: &Path, vkey: &str| {
+        let out = Command::new(crate::BIN)
+            .args([
+                "audit",
+                "verify-bundle",
+                p.to_str().unwrap(),
+                "--vkey",
+                vkey,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&path, &vkey);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("attestation att_1 verified"), "{out}");
+    // A different key: refused.
+    let other =
+        dgc_audit::Signer::generate(dgc_audit::KeyName::new("dgc.local/inst-test").unwrap())
+            .verifier()
+            .to_vkey();
+    let (code, _, err) = run(&path, &other);
+    assert_eq!(code, 1);
+    assert!(err.contains("FAILED"), "{err}");
+    // A changed statement: refused.
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let payload = v["envelope"]["payload"].as_str().unwrap().to_string();
+    v["envelope"]["payload"] = serde_json::Value::String(payload.replacen('A', "B", 1));
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, v.to_string()).unwrap();
+    let (code, _, err) = run(&tampered, &vkey);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("FAILED"), "{err}");
+}
