@@ -8,13 +8,11 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use dgc_store::KeyRecord;
-use dgc_types::key::{SECRET_PREFIX, SECRET_RANDOM_LEN};
 use dgc_types::{AgentId, CapabilitySet, KeyId};
-use rand::RngCore;
-use rand::rngs::OsRng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
+
+pub use dgc_runtime::keys::{generate_secret, hash_secret, well_formed_secret};
 
 use crate::AppState;
 use crate::cache::TtlCache;
@@ -22,37 +20,6 @@ use crate::error::ApiError;
 
 /// Header that narrows a request to fewer capabilities than its key holds.
 pub const CAPABILITY_HEADER: &str = "x-dgc-capability";
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A new key secret: `dgc_sk_` + 43 uniformly random base62 characters (≈ 256 bits).
-pub fn generate_secret() -> String {
-    let mut s = String::with_capacity(SECRET_PREFIX.len() + SECRET_RANDOM_LEN);
-    s.push_str(SECRET_PREFIX);
-    let mut buf = [0u8; 64];
-    while s.len() < SECRET_PREFIX.len() + SECRET_RANDOM_LEN {
-        OsRng.fill_bytes(&mut buf);
-        for b in buf {
-            // Rejection sampling keeps every character equally likely (248 = 4 × 62).
-            if b < 248 && s.len() < SECRET_PREFIX.len() + SECRET_RANDOM_LEN {
-                s.push(BASE62[(b % 62) as usize] as char);
-            }
-        }
-    }
-    s
-}
-
-/// SHA-256 of a key secret: what the store keeps.
-pub fn hash_secret(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-/// Does `s` have the shape of a DGC key secret?
-pub fn well_formed_secret(s: &str) -> bool {
-    s.strip_prefix(SECRET_PREFIX).is_some_and(|r| {
-        r.len() >= 32 && r.len() <= 128 && r.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
-}
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]

@@ -2,11 +2,8 @@
 //! metrics and the OpenAPI document. This is the only crate that knows HTTP status codes.
 #![forbid(unsafe_code)]
 
-pub mod audit;
 pub mod auth;
-pub mod bootstrap;
 mod cache;
-pub mod crypto;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -28,8 +25,7 @@ use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use bootstrap::{Instance, bootstrap};
-pub use crypto::MasterKey;
+pub use dgc_runtime::{Instance, MasterKey, audit, bootstrap, crypto};
 use error::ApiError;
 pub use metrics::Metrics;
 
@@ -116,6 +112,9 @@ impl AppState {
             .map_err(|e| format!("counting agents: {e}"))?;
         metrics.memories.set(memories as i64);
         metrics.agents.set(agents as i64);
+        // Load the gate engine's built-in policy now (it checks every gate's examples once), not
+        // on the first request that needs it.
+        routes::agents::builtin_policy().map_err(|e| format!("loading the gate policy: {e:?}"))?;
         let witnesses = audit::Witnesses::new(&opts.witness, &instance.audit.origin)
             .map_err(|e| format!("setting up the checkpoint witness: {e}"))?;
         Ok(Self {

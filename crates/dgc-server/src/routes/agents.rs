@@ -128,7 +128,7 @@ pub async fn list_agents(
 }
 
 /// The built-in gate policy, loaded (and its embedded examples checked) once per process.
-fn builtin_policy() -> Result<&'static dgc_gates::Policy, ApiError> {
+pub(crate) fn builtin_policy() -> Result<&'static dgc_gates::Policy, ApiError> {
     static POLICY: std::sync::OnceLock<Result<dgc_gates::Policy, String>> =
         std::sync::OnceLock::new();
     POLICY

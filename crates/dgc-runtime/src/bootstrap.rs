@@ -12,8 +12,8 @@ use dgc_types::{CapabilitySet, KeyId};
 use ed25519_dalek::SigningKey;
 
 use crate::audit::AuditIdentity;
-use crate::auth::{generate_secret, hash_secret};
 use crate::crypto::{self, CryptoError, INSTANCE_KEY_PURPOSE, MasterKey};
+use crate::keys::{generate_secret, hash_secret};
 
 pub const MASTER_KEY_FILE: &str = "master.key";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
